@@ -1,0 +1,1 @@
+"""The ``mtlrec`` command line."""

@@ -1,0 +1,1 @@
+"""The data layer: raw files -> canonical tables -> splits -> task labels."""
