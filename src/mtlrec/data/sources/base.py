@@ -7,7 +7,7 @@ import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar, TextIO
+from typing import BinaryIO, ClassVar, TextIO
 
 import polars as pl
 
@@ -59,23 +59,32 @@ def open_text(path: Path, encoding: str = "utf-8") -> TextIO:
     return path.open("r", encoding=encoding, errors="strict", newline="")
 
 
+def open_binary(path: Path) -> BinaryIO:
+    """Open a plain or gzip-compressed file for binary reading (decided by magic bytes)."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
 def numbered_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` pairs (1-based, newline stripped), skipping blank lines.
 
-    A file that is not valid text in ``encoding`` raises :class:`DataFormatError` with the
-    line where decoding failed.
+    Each line is decoded on its own, so a file that is not valid text in ``encoding``
+    raises :class:`DataFormatError` naming the exact line.
     """
-    line_number = 0
     try:
-        with open_text(path, encoding) as handle:
-            for line_number, line in enumerate(handle, start=1):  # noqa: B007
-                stripped = line.rstrip("\r\n")
-                if stripped.strip():
-                    yield line_number, stripped
-    except UnicodeDecodeError as error:
-        raise DataFormatError(
-            path, None, f"not valid {encoding} text ({error.reason})", line=line_number + 1
-        ) from None
+        with open_binary(path) as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode(encoding).rstrip("\r\n")
+                except UnicodeDecodeError as error:
+                    raise DataFormatError(
+                        path, None, f"not valid {encoding} text ({error.reason})", line=line_number
+                    ) from None
+                if line.strip():
+                    yield line_number, line
     except (gzip.BadGzipFile, EOFError) as error:
         raise DataFormatError(path, None, f"broken gzip file ({error})") from None
 

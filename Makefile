@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv if needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED_DATA ?= ../shared/data
+export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
+export MTLREC_CACHE_DIR ?= $(abspath .cache/mtlrec)
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned to the CPU wheel: a bare `torch` would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/mtlrec data prepare ml-100k --out runs/data/ml-100k
+	$(VENV)/bin/mtlrec data stats runs/data/ml-100k
+
+test: install
+	$(PY) -m pytest -q -n 2
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
+
+bench: install
+	$(PY) benchmarks/prepare_speed.py --out benchmarks/results/prepare_speed.json
+
+clean:
+	rm -rf $(VENV) .cache runs

@@ -1,0 +1,82 @@
+"""Rich renderings of a prepared dataset's manifest and of a read report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mtlrec.data.report import ReadReport
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def print_manifest(console: Console, manifest: dict[str, Any]) -> None:
+    """Print what a prepared dataset holds: files, counts, quarantine, split and tasks."""
+    dataset = manifest["dataset"]
+    console.print(
+        f"[bold]{dataset['name']}[/] ({dataset['kind']}, layout: {dataset['layout']}, "
+        f"mtlrec {manifest['mtlrec_version']})"
+    )
+    files = Table("file", "rows read", "kept", "quarantined", "notes", title="source files")
+    for tally in manifest["read"]["files"]:
+        notes = ", ".join(f"{k}: {v:,}" for k, v in tally["notes"].items())
+        files.add_row(
+            Path(tally["file"]).name, _n(tally["rows_read"]), _n(tally["rows_kept"]),
+            _n(tally["rows_quarantined"]), notes,
+        )
+    console.print(files)
+    counts = Table("what", "count", title="canonical tables")
+    for key, value in manifest["counts"].items():
+        if not isinstance(value, dict):
+            counts.add_row(key, _n(value))
+    for event, stats in manifest["counts"].get("events", {}).items():
+        counts.add_row(
+            f"{event} events", f"{stats['rows']:,} ({stats['users']:,} users, "
+            f"{stats['items']:,} items)"
+        )
+    for key, value in manifest["read"]["notes"].items():
+        counts.add_row(key, _n(value))
+    console.print(counts)
+    split = manifest["split"]
+    table = Table("split", "rows", "users", "items", "cold users", "cold items",
+                  title=f"split: {split['strategy']}")
+    for name, sizes in split["sizes"].items():
+        table.add_row(
+            name, _n(sizes["rows"]), _n(sizes["users"]), _n(sizes["items"]),
+            _n(sizes.get("cold_users", 0)), _n(sizes.get("cold_items", 0)),
+        )
+    console.print(table)
+    tasks = Table("task", "kind", "level", "classes", "known labels (train / valid / test)",
+                  title="task labels")
+    for task in manifest["tasks"]:
+        known = task.get("known_per_split") or {}
+        tasks.add_row(
+            task["name"], task["kind"], task["level"],
+            _n(len(task["classes"])) if task.get("classes") else "-",
+            " / ".join(_n(known.get(s, 0)) for s in ("train", "valid", "test")) if known
+            else _n(task.get("known", "-")),
+        )
+    console.print(tasks)
+
+
+def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
+    """Print per-file tallies and the first ``show`` quarantined rows."""
+    table = Table("file", "rows read", "kept", "quarantined", "notes")
+    for tally in report.files.values():
+        notes = ", ".join(f"{k}: {v:,}" for k, v in sorted(tally.notes.items()))
+        table.add_row(Path(tally.file).name, _n(tally.rows_read), _n(tally.rows_kept),
+                      _n(tally.rows_quarantined), notes)
+    console.print(table)
+    issues = report.issues
+    if issues:
+        bad = Table("line", "field", "reason", "raw", title=f"quarantined rows ({len(issues):,})")
+        for issue in issues[:show]:
+            bad.add_row(str(issue.line), issue.field, issue.reason, issue.raw[:80])
+        console.print(bad)
+        if len(issues) > show:
+            console.print(f"... and {len(issues) - show:,} more (use --quarantine FILE)")

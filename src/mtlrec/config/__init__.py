@@ -1,0 +1,22 @@
+"""Configuration: pydantic schemas (typos fail loudly) and YAML loading with overrides."""
+
+from mtlrec.config.loading import ConfigError, apply_overrides, load_config, load_yaml
+from mtlrec.config.prepare import (
+    ComponentConfig,
+    DatasetConfig,
+    KCoreConfig,
+    PrepareConfig,
+    SplitConfig,
+)
+
+__all__ = [
+    "ComponentConfig",
+    "ConfigError",
+    "DatasetConfig",
+    "KCoreConfig",
+    "PrepareConfig",
+    "SplitConfig",
+    "apply_overrides",
+    "load_config",
+    "load_yaml",
+]

@@ -1,0 +1,93 @@
+"""A prepared dataset on disk: a folder of Parquet tables plus a JSON manifest.
+
+::
+
+    OUT/
+      manifest.json          source files + sha256, counts, config, split sizes, version
+      users.parquet  items.parquet  reviews.parquet
+      interactions.parquet   with split, cold_user, cold_item columns
+      labels_<level>.parquet task labels with masks; tasks.json describes them
+      features.json          vocabularies and statistics fitted on the training split
+      quarantine.jsonl       every row set aside, with file, line, field and reason
+
+The folder is written under a temporary name and renamed into place, so a reader never
+sees half a dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from mtlrec.data.schema import TABLE_SCHEMAS
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class PreparedDatasetError(RuntimeError):
+    """A folder is not a prepared dataset, or one of its files is missing."""
+
+
+def write_atomically(out_dir: Path, fill: Callable[[Path], None]) -> Path:
+    """Call ``fill(tmp_dir)`` then move ``tmp_dir`` to ``out_dir`` (replacing it)."""
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        fill(tmp_dir)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp_dir, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8")
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset read back from disk."""
+
+    root: Path
+    manifest: dict[str, Any]
+    tables: dict[str, pl.DataFrame]
+
+    @classmethod
+    def load(cls, root: Path) -> PreparedDataset:
+        """Read ``root``'s manifest and tables; fails clearly if it is not a prepared dataset."""
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise PreparedDatasetError(
+                f"{root}: no {MANIFEST}; is this the --out folder of 'mtlrec data prepare'?"
+            )
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        tables = {}
+        for name in (*TABLE_SCHEMAS, *manifest.get("label_files", [])):
+            path = root / f"{name}.parquet"
+            if not path.is_file():
+                raise PreparedDatasetError(f"{root}: table {path.name} listed but missing")
+            tables[name] = pl.read_parquet(path)
+        return cls(root, manifest, tables)
+
+    def split(self, name: str) -> pl.DataFrame:
+        """Interactions of one split ("train", "valid" or "test")."""
+        return self.tables["interactions"].filter(pl.col("split") == name)

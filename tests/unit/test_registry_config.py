@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtlrec.config import ConfigError, PrepareConfig, apply_overrides, load_config
+from mtlrec.core.registry import Registry, UnknownNameError
+
+
+def test_registry_registers_and_lists_known_names_on_unknown() -> None:
+    registry: Registry[int] = Registry("widget")
+    registry.register("b")(2)
+    registry.register("a")(1)
+    assert registry.get("a") == 1
+    assert registry.names() == ["a", "b"]
+    with pytest.raises(UnknownNameError, match="unknown widget 'c'; known widgets: a, b"):
+        registry.get("c")
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("a")(3)
+
+
+def test_overrides_parse_yaml_values_and_nest() -> None:
+    data = apply_overrides({"split": {"seed": 1}}, ["split.seed=7", "split.ratios=[0.5,0.25,0.25]",
+                                                     "dataset.name=ml-100k"])
+    assert data == {
+        "split": {"seed": 7, "ratios": [0.5, 0.25, 0.25]},
+        "dataset": {"name": "ml-100k"},
+    }
+    with pytest.raises(ConfigError, match="not of the form"):
+        apply_overrides({}, ["novalue"])
+
+
+def test_config_typo_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: {name: ml-100k}\nsplit: {stratgy: random}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(PrepareConfig, path)
+    assert str(path) in str(error.value)
+    assert "split.stratgy" in str(error.value)
+
+
+def test_config_ratios_must_sum_to_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: {name: ml-100k}\nsplit: {ratios: [0.5, 0.1, 0.1]}\n")
+    with pytest.raises(ConfigError, match="sum to 1"):
+        load_config(PrepareConfig, path)
+
+
+def test_dataset_needs_name_or_source(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: {}\n")
+    with pytest.raises(ConfigError, match="exactly one of"):
+        load_config(PrepareConfig, path)
+    path.write_text("dataset: {source: tabular}\n")
+    with pytest.raises(ConfigError, match="needs 'files'"):
+        load_config(PrepareConfig, path)

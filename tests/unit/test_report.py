@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.schema import CanonicalTables, conform
+from mtlrec.data.sources.base import numbered_lines
+
+
+def test_tally_keeps_read_equal_to_kept_plus_quarantined(tmp_path: Path) -> None:
+    report = ReadReport()
+    tally = report.tally("f.json")
+    tally.keep()
+    tally.keep()
+    tally.quarantine(3, "overall", "stars out of range", "{...}")
+    tally.unkeep(1, "asin", "duplicate review", "{a}")
+    tally.note("empty review text kept")
+    tally.check()
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (3, 1, 2)
+    assert report.summary()["files"][0]["quarantine_reasons"] == {
+        "duplicate review": 1, "stars out of range": 1}
+    out = tmp_path / "q.jsonl"
+    assert report.write_quarantine(out) == 2
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first == {"file": "f.json", "line": 3, "field": "overall",
+                     "reason": "stars out of range", "raw": "{...}"}
+
+
+def test_broken_bookkeeping_is_caught() -> None:
+    tally = ReadReport().tally("f")
+    tally.rows_read += 1
+    with pytest.raises(AssertionError, match="read 1 != kept 0"):
+        tally.check()
+
+
+def test_format_error_names_file_field_and_line() -> None:
+    error = DataFormatError("data/u.item", "title", "missing column", line=4)
+    assert str(error) == "data/u.item, line 4: field 'title': missing column"
+
+
+def test_numbered_lines_reads_gzip_skips_blanks_and_reports_bad_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "a.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("one\n\ntwo\r\n")
+    assert list(numbered_lines(path)) == [(1, "one"), (3, "two")]
+    bad = tmp_path / "b.txt"
+    bad.write_bytes(b"ok\n\xff\xfe broken\n")
+    with pytest.raises(DataFormatError, match="line 2.*not valid utf-8"):
+        list(numbered_lines(bad))
+
+
+def test_conform_adds_canonical_columns_and_keeps_extras() -> None:
+    frame = conform(pl.DataFrame({"item_id": ["a"], "main_cat": ["x"]}), "items")
+    assert frame.columns[:3] == ["item_id", "title", "description"]
+    assert frame.columns[-1] == "main_cat"
+    assert frame["price"].dtype == pl.Float64
+    with pytest.raises(ValueError, match="unknown event types"):
+        CanonicalTables(interactions=pl.DataFrame({"event": ["click"]}))
