@@ -7,28 +7,21 @@ repeated ``(reviewerID, asin, unixReviewTime)`` events and repeated metadata asi
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from mtlrec.data.report import ReadReport
 from mtlrec.data.schema import CanonicalTables
-from mtlrec.data.sources.amazon import AmazonReviewsSource, parse_meta, parse_reviews
+from mtlrec.data.sources.amazon import AmazonReviewsSource, parse_meta
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    """The shared real-data folder (``<project>/../shared/data``); fails if it is missing."""
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.fail(
-            f"real-data folder {path} is missing: the integration tests read the Amazon files "
-            "there (see shared/data/README.md); run only the unit tests without it"
-        )
-    return path
+def data_dir(shared_data: Path) -> Path:
+    """The real datasets, read in place (``tests/conftest.py`` fails if they are missing)."""
+    return shared_data
 
 
 def load(folder: Path, **files: str) -> tuple[CanonicalTables, ReadReport]:
@@ -59,13 +52,6 @@ def test_musical_instruments_2014(data_dir: Path) -> None:
     # 27 reviews lack reviewerName; all but one of their authors are named on another review
     assert tables.users["name"].null_count() == 1
     assert not report.notes  # no metadata file: no join notes
-
-
-def test_musical_instruments_parses_fast(data_dir: Path) -> None:
-    path = data_dir / "amazon-2014-musical-instruments" / "reviews_Musical_Instruments_5.json.gz"
-    start = time.perf_counter()
-    parse_reviews(path, ReadReport())
-    assert time.perf_counter() - start < 2.0
 
 
 def test_magazine_subscriptions_2018(data_dir: Path) -> None:

@@ -21,16 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    """The shared real-data folder (``<project>/../shared/data``); fails if it is missing."""
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    for sub in ("retailrocket", "census-income"):
-        if not (path / sub).is_dir():
-            pytest.fail(
-                f"real-data folder {path / sub} is missing: these integration tests read the "
-                "Retailrocket and Census-Income files there; run only the unit tests without it"
-            )
-    return path
+def data_dir(shared_data: Path) -> Path:
+    """The real datasets, read in place (``tests/conftest.py`` fails if they are missing)."""
+    return shared_data
 
 
 def test_retailrocket_counts(data_dir: Path) -> None:

@@ -41,8 +41,8 @@ class DatasetConfig(StrictModel):
 class KCoreConfig(StrictModel):
     """Iterative k-core filter; 0 disables it."""
 
-    user: int = Field(0, ge=0)
-    item: int = Field(0, ge=0)
+    user: int = Field(default=0, ge=0)
+    item: int = Field(default=0, ge=0)
 
 
 class SplitConfig(StrictModel):
@@ -64,6 +64,6 @@ class PrepareConfig(StrictModel):
     """Everything ``mtlrec data prepare`` does. ``split``/``labels`` default per dataset."""
 
     dataset: DatasetConfig
-    kcore: KCoreConfig = KCoreConfig()
+    kcore: KCoreConfig = Field(default_factory=KCoreConfig)
     split: SplitConfig | None = None
     labels: list[ComponentConfig] | None = None

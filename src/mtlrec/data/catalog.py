@@ -185,6 +185,10 @@ BRAND_LABEL: Mapping[str, Any] = {"name": "brand", "params": {"min_count": 2}}
 PRICE_LABEL: Mapping[str, Any] = {"name": "price_bucket"}
 
 
+def _sha256(hex_digest: str | None) -> str | None:
+    return f"sha256:{hex_digest}" if hex_digest else None
+
+
 def amazon_spec(
     release: str,
     category: str,
@@ -203,9 +207,10 @@ def amazon_spec(
         meta_url = f"{AMAZON_2018}/metaFiles2/meta_{category}.json.gz"
     else:
         raise ValueError(f"unknown Amazon release {release!r}; known: 2014, 2018")
-    sha = (lambda h: f"sha256:{h}" if h else None)
-    files = {"reviews": RemoteFile(reviews_name, UrlOrigin(reviews_url), sha(reviews_sha256))}
-    files["meta"] = RemoteFile(f"meta_{category}.json.gz", UrlOrigin(meta_url), sha(meta_sha256))
+    files = {"reviews": RemoteFile(reviews_name, UrlOrigin(reviews_url), _sha256(reviews_sha256))}
+    files["meta"] = RemoteFile(
+        f"meta_{category}.json.gz", UrlOrigin(meta_url), _sha256(meta_sha256)
+    )
     slug = category.lower().replace("_", "-")
     return DatasetSpec(
         name=f"amazon-{release}-{slug}",

@@ -116,14 +116,6 @@ class RemoteFile:
     manual_hint: str | None = None
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        with source.open("rb") as handle:
-            shutil.copyfileobj(handle, tmp, CHUNK)
-    os.replace(tmp.name, target)
-
-
 def download_url(url: str, target: Path, checksum: str | None, timeout_s: float) -> Path:
     """Download ``url`` to ``target`` atomically and verify its checksum."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -174,9 +166,10 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
         except KeyError:
             raise DatasetUnavailableError(f"{archive} has no member {member}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            with bundle.open(info) as handle:
-                shutil.copyfileobj(handle, tmp, CHUNK)
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, delete=False
+        ) as tmp, bundle.open(info) as handle:
+            shutil.copyfileobj(handle, tmp, CHUNK)
     os.replace(tmp.name, target)
     return target
 
@@ -233,7 +226,8 @@ class FileResolver:
 
     def _missing_message(self, dataset: str, remote: RemoteFile, error: Exception | None) -> str:
         lines = [f"dataset {dataset!r}: file {remote.filename!r} is not available."]
-        lines.append("Looked in: " + ", ".join(str(p) for p in self.searched(dataset, remote.filename)))
+        searched = self.searched(dataset, remote.filename)
+        lines.append("Looked in: " + ", ".join(str(p) for p in searched))
         if remote.origin is not None:
             lines.append(f"It comes from: {remote.origin.describe()}")
         if remote.manual_hint:

@@ -23,7 +23,7 @@ import polars as pl
 import mtlrec
 import mtlrec.data.sources  # noqa: F401  (registers every source)
 from mtlrec.config import ComponentConfig, PrepareConfig, SplitConfig
-from mtlrec.config.loading import ConfigError, load_config, validate
+from mtlrec.config.loading import ConfigError, apply_overrides, load_yaml, validate
 from mtlrec.data.catalog import DATASETS, ResolvedDataset, resolve_dataset
 from mtlrec.data.features import fit_feature_space
 from mtlrec.data.fetch import FetchSettings, FileResolver, file_digest
@@ -38,7 +38,13 @@ from mtlrec.data.split import (
     split_rows,
     split_summary,
 )
-from mtlrec.data.store import FORMAT_VERSION, MANIFEST, PreparedDataset, write_atomically, write_json
+from mtlrec.data.store import (
+    FORMAT_VERSION,
+    MANIFEST,
+    PreparedDataset,
+    write_atomically,
+    write_json,
+)
 
 StepCallback = Callable[[str], None]
 
@@ -52,16 +58,27 @@ class PrepareResult:
 
 
 def load_prepare_config(target: str, overrides: Sequence[str] = ()) -> PrepareConfig:
-    """A config from a YAML file, or the defaults of a catalog dataset called ``target``."""
+    """A config from a YAML file, or for a catalog dataset called ``target``.
+
+    For a catalog dataset the catalog's default split and labels are filled in first, and
+    a partial ``split`` section (say only ``seed``) is merged over the default, so
+    ``--set split.seed=3`` keeps the dataset's split strategy.
+    """
     path = Path(target)
     if target.endswith((".yaml", ".yml")) or path.is_file():
-        return load_config(PrepareConfig, path, overrides)
-    DATASETS.get(target)  # fails early, listing the known names
-    from mtlrec.config.loading import apply_overrides
-
-    return validate(
-        PrepareConfig, apply_overrides({"dataset": {"name": target}}, overrides), target
-    )
+        data, origin = load_yaml(path), str(path)
+    else:
+        DATASETS.get(target)  # fails early, listing the known names
+        data, origin = {"dataset": {"name": target}}, target
+    data = apply_overrides(data, overrides)
+    name = data.get("dataset", {}).get("name") if isinstance(data.get("dataset"), dict) else None
+    if isinstance(name, str) and name in DATASETS:
+        spec = DATASETS.get(name)
+        split = data.get("split")
+        data["split"] = {**spec.default_split, **(split if isinstance(split, dict) else {})}
+        if data.get("labels") is None:
+            data["labels"] = [dict(c) for c in spec.default_labels]
+    return validate(PrepareConfig, data, origin)
 
 
 def _resolve_files(config: PrepareConfig, settings: FetchSettings) -> ResolvedDataset | None:
