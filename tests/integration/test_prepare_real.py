@@ -83,6 +83,19 @@ def test_movielens_100k_offline_from_the_recbole_wheel(prepared: Any) -> None:
     tasks = {t["name"]: t for t in manifest["tasks"]}
     assert set(tasks) == {"like", "rating", "genres"}
     assert len(tasks["genres"]["classes"]) == 19
+    features = json.loads((prepared("ml-100k").root / "features.json").read_text())
+    assert {"users.age", "items.year"} <= set(features["numeric"])
+    assert {"users.gender", "users.occupation", "items.genres"} <= set(features["categorical"])
+    assert len(features["users"]["tokens"]) == 943 + 1  # every user has training rows here
+
+
+def test_fixed_evaluation_negatives(prepared: Any) -> None:
+    result = prepared("ml-100k", "negatives.per_positive=5", "negatives.strategy=popularity")
+    negatives = pl.read_parquet(result.root / "negatives.parquet")
+    assert negatives.height == 5 * 20_000
+    inter = pl.read_parquet(result.root / "interactions.parquet")
+    assert negatives.join(inter, on=["user_id", "item_id"]).height == 0
+    assert result.manifest["negatives"]["rows"] == 100_000
 
 
 def test_movielens_temporal_config_with_kcore(prepared: Any, tmp_path: Path) -> None:
@@ -122,6 +135,11 @@ def test_census_tabular_tasks(prepared: Any) -> None:
     assert labels.height == 99_762
     assert int(labels["income"].sum()) == 6_186
     assert int(labels["never_married"].sum()) == 43_143
+    features = json.loads((result.root / "features.json").read_text())
+    encoded = set(features["categorical"]) | set(features["numeric"])
+    # label columns and the survey weight never become input features
+    assert not {"users.income_50k", "users.marital_stat", "users.instance_weight"} & encoded
+    assert {"users.age", "users.education", "users.sex"} <= encoded
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ from mtlrec.config.loading import ConfigError, apply_overrides, load_config, loa
 from mtlrec.config.prepare import (
     ComponentConfig,
     DatasetConfig,
+    FeatureConfig,
     KCoreConfig,
+    NegativesConfig,
     PrepareConfig,
     SplitConfig,
 )
@@ -13,7 +15,9 @@ __all__ = [
     "ComponentConfig",
     "ConfigError",
     "DatasetConfig",
+    "FeatureConfig",
     "KCoreConfig",
+    "NegativesConfig",
     "PrepareConfig",
     "SplitConfig",
     "apply_overrides",

@@ -60,6 +60,22 @@ class SplitConfig(StrictModel):
         return value
 
 
+class FeatureConfig(StrictModel):
+    """Which attribute columns get encoders fitted on train; ``auto`` picks them per dataset."""
+
+    user_columns: list[str] | Literal["auto"] = "auto"
+    item_columns: list[str] | Literal["auto"] = "auto"
+    min_count: int = Field(default=1, ge=1)
+
+
+class NegativesConfig(StrictModel):
+    """Fixed sampled negatives for the valid/test positives (0 = none are written)."""
+
+    per_positive: int = Field(default=0, ge=0)
+    strategy: Literal["uniform", "popularity"] = "uniform"
+    seed: int = 0
+
+
 class PrepareConfig(StrictModel):
     """Everything ``mtlrec data prepare`` does. ``split``/``labels`` default per dataset."""
 
@@ -67,3 +83,5 @@ class PrepareConfig(StrictModel):
     kcore: KCoreConfig = Field(default_factory=KCoreConfig)
     split: SplitConfig | None = None
     labels: list[ComponentConfig] | None = None
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig)

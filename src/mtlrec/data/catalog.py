@@ -46,6 +46,8 @@ class DatasetSpec:
     default_split: Mapping[str, Any]
     default_labels: tuple[Mapping[str, Any], ...]
     kind: str = "interactions"
+    not_features: tuple[str, ...] = ()
+    """Columns never encoded as input features (weights, leaky fields)."""
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,7 @@ _register(
                         "positive": "Never married"}},
         ),
         kind="tabular",
+        not_features=("instance_weight",),  # a survey sampling weight, not a feature
     )
 )
 

@@ -345,8 +345,8 @@ def fit_feature_space(
     if tables.kind == "tabular":
         train_users = _train_rows(tables.users, "users (tabular dataset)")
         space.users = Vocabulary.fit(train_users["user_id"], min_count)
-        _fit_attributes(space, "users", train_users, user_columns, 1)
-        _fit_attributes(space, "items", tables.items.head(0), item_columns, 1)
+        _fit_attributes(space, "users", train_users, user_columns, min_count)
+        _fit_attributes(space, "items", tables.items.head(0), item_columns, min_count)
         return space
     frame = tables.interactions if interactions is None else interactions
     train = _train_rows(frame, "interactions")
@@ -354,8 +354,38 @@ def fit_feature_space(
     space.items = Vocabulary.fit(train["item_id"], min_count)
     if user_columns:
         users = tables.users.filter(pl.col("user_id").is_in(train["user_id"].unique().implode()))
-        _fit_attributes(space, "users", users, user_columns, 1)
+        _fit_attributes(space, "users", users, user_columns, min_count)
     if item_columns:
         items = tables.items.filter(pl.col("item_id").is_in(train["item_id"].unique().implode()))
-        _fit_attributes(space, "items", items, item_columns, 1)
+        _fit_attributes(space, "items", items, item_columns, min_count)
     return space
+
+
+ITEM_ATTRIBUTE_COLUMNS: tuple[str, ...] = ("brand", "categories", "genres", "price", "year",
+                                           "main_cat")
+"""Item columns encoded by default when they hold any value (free text is left to the LM)."""
+NOT_FEATURES: frozenset[str] = frozenset({"user_id", "item_id", "name", "split"})
+
+
+def default_feature_columns(
+    tables: CanonicalTables, exclude: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """User and item attribute columns worth an encoder: ``(user_columns, item_columns)``.
+
+    Users: every extra column (age, gender, occupation, census fields, ...) except names and
+    ``exclude`` (columns that task labels are built from, which must not become inputs).
+    Items: the attribute columns of :data:`ITEM_ATTRIBUTE_COLUMNS` that hold a value.
+    """
+    skip = NOT_FEATURES | set(exclude)
+    users = [
+        c for c in tables.users.columns
+        if c not in skip and tables.users[c].null_count() < tables.users.height
+    ]
+    items = [
+        c for c in ITEM_ATTRIBUTE_COLUMNS
+        if c in tables.items.columns and c not in skip
+        and tables.items[c].null_count() < tables.items.height
+        and not (isinstance(tables.items.schema[c], pl.List)
+                 and tables.items[c].list.len().fill_null(0).sum() == 0)
+    ]
+    return users, items

@@ -25,9 +25,10 @@ import mtlrec.data.sources  # noqa: F401  (registers every source)
 from mtlrec.config import ComponentConfig, PrepareConfig, SplitConfig
 from mtlrec.config.loading import ConfigError, apply_overrides, load_yaml, validate
 from mtlrec.data.catalog import DATASETS, ResolvedDataset, resolve_dataset
-from mtlrec.data.features import fit_feature_space
+from mtlrec.data.features import default_feature_columns, fit_feature_space
 from mtlrec.data.fetch import FetchSettings, FileResolver, file_digest
 from mtlrec.data.labels import build_labels, write_labels
+from mtlrec.data.negatives import evaluation_negatives
 from mtlrec.data.report import ReadReport
 from mtlrec.data.schema import CanonicalTables
 from mtlrec.data.sources.base import SOURCES
@@ -247,7 +248,27 @@ def prepare(
         labels = build_labels(tables, label_specs)
     except (KeyError, ValueError) as error:
         raise ConfigError(f"labels: {error}") from error
-    features = fit_feature_space(tables)
+    excluded = [str(c.params["column"]) for c in label_specs if "column" in c.params]
+    excluded += resolved.spec.not_features if resolved else ()
+    auto_users, auto_items = default_feature_columns(tables, exclude=excluded)
+    feature_config = config.features
+    features = fit_feature_space(
+        tables,
+        min_count=feature_config.min_count,
+        user_columns=auto_users if feature_config.user_columns == "auto"
+        else feature_config.user_columns,
+        item_columns=auto_items if feature_config.item_columns == "auto"
+        else feature_config.item_columns,
+    )
+    negatives = None
+    if config.negatives.per_positive and tables.kind == "interactions":
+        negatives = evaluation_negatives(
+            tables.interactions,
+            pl.concat([tables.items["item_id"], tables.interactions["item_id"]]),
+            config.negatives.per_positive,
+            config.negatives.strategy,
+            config.negatives.seed,
+        )
     done("building labels and features")
 
     step("writing")
@@ -257,6 +278,10 @@ def prepare(
             frame.write_parquet(folder / f"{name}.parquet")
         manifest["tasks"], manifest["label_files"] = write_labels(labels, folder)
         features.save(folder / "features.json")
+        if negatives is not None:
+            negatives.write_parquet(folder / "negatives.parquet")
+            manifest["negatives"] = {**config.negatives.model_dump(), "rows": negatives.height,
+                                     "note": "sampled negatives: metrics on them are sampled"}
         manifest["quarantined_rows"] = report.write_quarantine(folder / "quarantine.jsonl")
         manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items() if v > 0}
         write_json(folder / MANIFEST, manifest)

@@ -119,6 +119,7 @@ def sample_negatives(
     seed: int = 0,
     exclude: pl.DataFrame | None = None,
     popularity_alpha: float = 0.75,
+    popularity_source: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Draw ``num_per_positive`` negatives for every positive row.
 
@@ -149,7 +150,10 @@ def sample_negatives(
     if strategy == "popularity":
         if popularity_alpha < 0:
             raise ValueError(f"popularity_alpha must be >= 0; got {popularity_alpha}")
-        probabilities = popularity_distribution(items, n_items, popularity_alpha)
+        counted = items
+        if popularity_source is not None:
+            counted = _int_column(popularity_source, "item_idx", "popularity_source")
+        probabilities = popularity_distribution(counted, n_items, popularity_alpha)
     _check_saturated(users, known, n_items, probabilities)
 
     rng = np.random.default_rng(seed)
