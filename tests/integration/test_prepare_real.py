@@ -85,7 +85,9 @@ def test_movielens_100k_offline_from_the_recbole_wheel(prepared: Any) -> None:
     assert len(tasks["genres"]["classes"]) == 19
     features = json.loads((prepared("ml-100k").root / "features.json").read_text())
     assert {"users.age", "items.year"} <= set(features["numeric"])
-    assert {"users.gender", "users.occupation", "items.genres"} <= set(features["categorical"])
+    assert {"users.gender", "users.occupation"} <= set(features["categorical"])
+    assert "items.genres" not in features["categorical"]  # the genres task reads it: no input
+    assert tasks["genres"]["source_columns"] == ["items.genres"]
     assert len(features["users"]["tokens"]) == 943 + 1  # every user has training rows here
 
 

@@ -248,7 +248,8 @@ def prepare(
         labels = build_labels(tables, label_specs)
     except (KeyError, ValueError) as error:
         raise ConfigError(f"labels: {error}") from error
-    excluded = [str(c.params["column"]) for c in label_specs if "column" in c.params]
+    # columns that labels are read from never become input features (no label leakage)
+    excluded = [column.split(".", 1)[1] for task in labels for column in task.source_columns]
     excluded += resolved.spec.not_features if resolved else ()
     auto_users, auto_items = default_feature_columns(tables, exclude=excluded)
     feature_config = config.features

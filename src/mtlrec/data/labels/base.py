@@ -54,6 +54,8 @@ class TaskLabels:
     keys: tuple[str, ...]
     frame: pl.DataFrame
     classes: list[str] | None = None
+    source_columns: tuple[str, ...] = ()
+    """``"<table>.<column>"`` the labels are read from: never to be used as model inputs."""
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
@@ -106,6 +108,7 @@ class TaskLabels:
             "classes": self.classes,
             "rows": self.frame.height,
             "known": self.n_known,
+            "source_columns": list(self.source_columns),
         }
         per_split = self.known_per_split()
         if per_split is not None:

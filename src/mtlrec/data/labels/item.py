@@ -69,7 +69,15 @@ class CategoryLabels:
         )
         frame = _finish(frame, self.task, "multilabel", pl.col(self.task).is_not_null())
         return [
-            TaskLabels(self.task, "multilabel", "item", ("item_id",), frame, list(vocab.tokens[1:]))
+            TaskLabels(
+                self.task,
+                "multilabel",
+                "item",
+                ("item_id",),
+                frame,
+                list(vocab.tokens[1:]),
+                source_columns=(f"items.{self.column}",),
+            )
         ]
 
 
@@ -107,7 +115,15 @@ class BrandLabels:
         frame = _finish(frame, self.task, "multiclass", pl.col(self.task) >= 0)
         frame = frame.select("item_id", self.task, f"{self.task}_mask")
         return [
-            TaskLabels(self.task, "multiclass", "item", ("item_id",), frame, list(vocab.tokens[1:]))
+            TaskLabels(
+                self.task,
+                "multiclass",
+                "item",
+                ("item_id",),
+                frame,
+                list(vocab.tokens[1:]),
+                source_columns=(f"items.{self.column}",),
+            )
         ]
 
 
@@ -141,5 +157,13 @@ class PriceBucketLabels:
         frame = _finish(frame, self.task, "multiclass", pl.col(self.task) >= 0)
         frame = frame.select("item_id", self.task, f"{self.task}_mask")
         return [
-            TaskLabels(self.task, "multiclass", "item", ("item_id",), frame, bucketizer.labels())
+            TaskLabels(
+                self.task,
+                "multiclass",
+                "item",
+                ("item_id",),
+                frame,
+                bucketizer.labels(),
+                source_columns=(f"items.{self.column}",),
+            )
         ]

@@ -47,4 +47,13 @@ class TabularBinaryLabels:
             + [pl.col(self.column).is_not_null().alias("_known")]
         )
         frame = _finish(frame, self.task, "binary", pl.col("_known")).drop("_known")
-        return [TaskLabels(self.task, "binary", "user", ("user_id",), frame)]
+        return [
+            TaskLabels(
+                self.task,
+                "binary",
+                "user",
+                ("user_id",),
+                frame,
+                source_columns=(f"users.{self.column}",),
+            )
+        ]
