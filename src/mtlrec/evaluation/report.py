@@ -1,0 +1,111 @@
+"""Evaluation results as JSON and as rich tables.
+
+Results are nested plain dicts ``{split: {row: {metric: value}}}``: a row is a task name
+(``{"n": 812, "auc": 0.79, ...}``) or a ranking slice such as ``ranking/all`` or
+``ranking/cold`` (``{"n_users": 943, "hr@10": 0.61, ...}``, see
+:func:`mtlrec.evaluation.ranking.merge_slices`). Undefined values are ``nan`` in memory
+and ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+Results = Mapping[str, Mapping[str, Mapping[str, float]]]
+COUNT_KEYS: tuple[str, ...] = ("n", "n_users", "n_positives")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if hasattr(value, "item"):  # 0-d tensors / numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def results_to_json(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``results`` (nested dicts of numbers) as indented JSON; ``nan``/``inf`` become
+    ``null``. Creates parent folders; returns the path written."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    return target
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a file written by :func:`results_to_json` (``null`` comes back as ``nan``)."""
+
+    def restore(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        return float("nan") if value is None else value
+
+    loaded = json.loads(Path(path).read_text())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a JSON object of results")
+    restored: dict[str, Any] = restore(loaded)
+    return restored
+
+
+def format_value(name: str, value: float | None) -> str:
+    """Counts as integers, metrics with 4 decimals, undefined as ``-``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if name in COUNT_KEYS:
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+def is_ranking_row(metrics: Mapping[str, float]) -> bool:
+    """Top-K rows (any ``metric@K`` key) get their own table."""
+    return any("@" in name for name in metrics)
+
+
+def _columns(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
+    columns: list[str] = []
+    for metrics in rows.values():
+        columns.extend(name for name in metrics if name not in columns)
+    counts = [c for c in COUNT_KEYS if c in columns]
+    return counts + [c for c in columns if c not in COUNT_KEYS]
+
+
+def results_tables(results: Results) -> list[Table]:
+    """One table per split for task rows (tasks as rows, metrics as columns), plus one per
+    split for its ranking rows when it has any."""
+    tables: list[Table] = []
+    for split, rows in results.items():
+        groups = (
+            ("task", {r: m for r, m in rows.items() if not is_ranking_row(m)}, ""),
+            ("slice", {r: m for r, m in rows.items() if is_ranking_row(m)}, " - ranking"),
+        )
+        for first, group, suffix in groups:
+            if not group:
+                continue
+            columns = _columns(group)
+            table = Table(title=f"{split}{suffix}", title_justify="left")
+            table.add_column(first, style="bold")
+            for column in columns:
+                table.add_column(column, justify="right")
+            for row, metrics in group.items():
+                table.add_row(row, *(format_value(c, metrics.get(c)) for c in columns))
+            tables.append(table)
+    return tables
+
+
+def print_results(console: Console, results: Results) -> None:
+    """Render ``{split: {task or ranking slice: {metric: value}}}`` on ``console``."""
+    for table in results_tables(results):
+        console.print(table)
