@@ -7,12 +7,10 @@ Only this module reads ``sys.argv`` and environment variables:
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import typer
 
 from mtlrec.cli.data import data_app
+from mtlrec.cli.train import evaluate_command, train_command
 
 app = typer.Typer(
     name="mtlrec",
@@ -21,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
 
 
 @app.command()
@@ -29,12 +29,6 @@ def version() -> None:
     from mtlrec import __version__
 
     typer.echo(__version__)
-
-
-def env_mirrors() -> list[Path]:
-    """Mirror folders from ``MTLREC_DATA_MIRRORS``."""
-    raw = os.environ.get("MTLREC_DATA_MIRRORS", "")
-    return [Path(p) for p in raw.split(os.pathsep) if p.strip()]
 
 
 if __name__ == "__main__":

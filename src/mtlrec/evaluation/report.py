@@ -25,6 +25,8 @@ COUNT_KEYS: tuple[str, ...] = ("n", "n_users", "n_positives")
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -51,6 +53,8 @@ def load_results(path: str | Path) -> dict[str, Any]:
     def restore(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [restore(v) for v in value]
         return float("nan") if value is None else value
 
     loaded = json.loads(Path(path).read_text())

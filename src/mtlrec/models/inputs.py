@@ -1,0 +1,136 @@
+"""Input encoders: a batch's features -> one input vector ``(B, D)`` per example.
+
+Entity attributes live in *entity tables* held by the model as buffers, indexed by the
+entity's row (``user_row`` / ``item_row``, every user or item of the dataset, cold ones
+included), while id embeddings use the train-only vocabularies (``user_idx`` /
+``item_idx``, 0 = unseen). So a cold item still brings its attributes and its LM text
+embedding, and the batch only carries four integer columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from mtlrec.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What the input encoder can read.
+
+    ``n_user_ids`` / ``n_item_ids``: sizes of the train id vocabularies (0 = not used).
+    ``categorical``: ``"users.gender" -> vocab size`` (tables of shape ``(N,)`` or, for
+    list-valued columns, ``(N, L)`` padded with 0); ``numeric``: standardised ``(N,)``
+    columns; ``text``: ``"items.text" -> D`` LM embedding tables ``(N, D)``; ``dense``:
+    per-example vectors in the batch (e.g. ``review_profile`` ``(B, D)``).
+    """
+
+    n_user_ids: int = 0
+    n_item_ids: int = 0
+    categorical: Mapping[str, int] = field(default_factory=dict)
+    numeric: tuple[str, ...] = ()
+    text: Mapping[str, int] = field(default_factory=dict)
+    dense: Mapping[str, int] = field(default_factory=dict)
+    """Per-example vectors carried in the batch itself: ``name -> D`` for ``(B, D)``."""
+
+
+def _row_key(name: str) -> str:
+    return "user_row" if name.startswith("users.") else "item_row"
+
+
+def _buffer_name(name: str) -> str:
+    return "table_" + name.replace(".", "__")
+
+
+class InputEncoder(nn.Module):
+    """Base of input encoders: ``forward(features) -> (B, out_dim)``."""
+
+    out_dim: int
+
+
+class FeatureInputs(InputEncoder):
+    """Concatenates id embeddings, attribute embeddings, numeric values and projected LM text.
+
+    ``forward(features)`` reads ``user_idx``, ``item_idx``, ``user_row``, ``item_row``
+    (each ``(B,)`` int64) and returns ``(B, out_dim)``.
+    """
+
+    def __init__(
+        self,
+        schema: InputSchema,
+        tables: Mapping[str, Tensor],
+        embedding_dim: int = 32,
+        text_dim: int = 64,
+        use_ids: bool = True,
+    ) -> None:
+        super().__init__()
+        self.schema, self.embedding_dim, self.text_dim, self.use_ids = (
+            schema,
+            embedding_dim,
+            text_dim,
+            use_ids,
+        )
+        self.ids = nn.ModuleDict()
+        if use_ids and schema.n_user_ids:
+            self.ids["user_idx"] = nn.Embedding(schema.n_user_ids, embedding_dim)
+        if use_ids and schema.n_item_ids:
+            self.ids["item_idx"] = nn.Embedding(schema.n_item_ids, embedding_dim)
+        for name in (*schema.categorical, *schema.numeric, *schema.text):
+            if name not in tables:
+                raise ValueError(f"no entity table for input feature {name!r}")
+            self.register_buffer(_buffer_name(name), tables[name], persistent=True)
+        self.categorical = nn.ModuleDict(
+            {
+                _buffer_name(n): nn.EmbeddingBag(size, embedding_dim, mode="mean", padding_idx=0)
+                if tables[n].dim() == 2
+                else nn.Embedding(size, embedding_dim)
+                for n, size in schema.categorical.items()
+            }
+        )
+        self.text = nn.ModuleDict(
+            {
+                _buffer_name(n): nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, text_dim))
+                for n, dim in schema.text.items()
+            }
+        )
+        self.dense = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, text_dim))
+                for name, dim in schema.dense.items()
+            }
+        )
+        self.out_dim = (
+            embedding_dim * (len(self.ids) + len(self.categorical))
+            + len(schema.numeric)
+            + text_dim * (len(self.text) + len(self.dense))
+        )
+        if self.out_dim == 0:
+            raise ValueError("the input encoder has no input: enable ids, attributes or text")
+
+    def table(self, name: str) -> Tensor:
+        """The entity table of feature ``name`` (rows = entities)."""
+        value = getattr(self, _buffer_name(name))
+        assert isinstance(value, Tensor)
+        return value
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        parts = [embedding(features[key]) for key, embedding in self.ids.items()]  # (B, E) each
+        for name in self.schema.categorical:
+            codes = self.table(name)[features[_row_key(name)]]  # (B,) or (B, L)
+            parts.append(self.categorical[_buffer_name(name)](codes))
+        if self.schema.numeric:
+            values = [self.table(n)[features[_row_key(n)]] for n in self.schema.numeric]
+            parts.append(torch.nan_to_num(torch.stack(values, dim=-1), nan=0.0))  # (B, n)
+        for name in self.schema.text:
+            parts.append(self.text[_buffer_name(name)](self.table(name)[features[_row_key(name)]]))
+        for name, projection in self.dense.items():
+            parts.append(projection(features[name]))  # (B, D) -> (B, text_dim)
+        return torch.cat(parts, dim=-1)  # (B, out_dim)
+
+
+INPUTS: Registry[type[InputEncoder]] = Registry("input encoder")
+INPUTS.register("features")(FeatureInputs)

@@ -1,0 +1,53 @@
+"""``MultiTaskModel``: inputs -> shared backbone -> one head per task, logits keyed by task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from torch import Tensor, nn
+
+from mtlrec.core.types import Predictions, TaskSpec
+from mtlrec.models.backbones.base import Backbone
+from mtlrec.models.heads import Head
+
+
+class MultiTaskModel(nn.Module):
+    """A composition (TorchRec-style): ``inputs(features) (B, D) -> backbone -> heads``.
+
+    ``forward(features)`` returns ``{task: prediction}`` (see :data:`Predictions`); losses
+    live outside the model. A single-task model is the same class with one head.
+    """
+
+    def __init__(
+        self,
+        inputs: nn.Module,
+        backbone: Backbone,
+        heads: Mapping[str, Head],
+        specs: Mapping[str, TaskSpec],
+    ) -> None:
+        super().__init__()
+        missing = set(backbone.tasks) ^ set(heads)
+        if missing:
+            raise ValueError(f"backbone tasks and heads differ: {sorted(missing)}")
+        self.inputs = inputs
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(dict(heads))
+        self.specs = dict(specs)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.backbone.tasks
+
+    def forward(self, features: Mapping[str, Tensor]) -> Predictions:
+        x = self.inputs(features)  # (B, D)
+        reps = self.backbone(x)  # task -> (B, H_t)
+        logits = {t: self.heads[t](reps[t], features) for t in self.tasks}
+        return self.backbone.compose(logits)
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters every task reaches: the input encoder, then the backbone's shared part.
+
+        The last one is the backbone's last shared layer (GradNorm's anchor), when it has one.
+        """
+        yield from (p for p in self.inputs.parameters() if p.requires_grad)
+        yield from (p for p in self.backbone.shared_parameters() if p.requires_grad)

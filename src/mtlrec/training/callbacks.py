@@ -1,0 +1,150 @@
+"""Callbacks attached to the Trainer's events: early stopping, checkpoints, logs, progress.
+
+Events, in order: ``on_fit_start``, then per epoch ``on_epoch_start``, ``on_step_end`` after
+every optimizer step, ``on_epoch_end`` (with validation metrics), and ``on_fit_end``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from mtlrec.training.trainer import Trainer, TrainState
+
+
+class Callback:
+    """Base class; override the events you need. Callbacks may set ``state.should_stop``."""
+
+    def on_fit_start(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def on_epoch_end(
+        self, trainer: Trainer, state: TrainState, metrics: dict[str, float]
+    ) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stops when ``monitor`` (a validation metric) has not improved for ``patience`` epochs.
+
+    Tracks the best value and epoch in ``state.best``; the Checkpoint callback saves the
+    best weights, which the trainer restores at the end when ``restore_best`` is set there.
+    """
+
+    def __init__(
+        self,
+        monitor: str,
+        mode: Literal["min", "max"] = "max",
+        patience: int = 3,
+        min_delta: float = 0.0,
+    ) -> None:
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
+        if self.monitor not in metrics:
+            known = ", ".join(sorted(metrics))
+            raise KeyError(f"early stopping monitors {self.monitor!r}; metrics: {known}")
+        if state.improved:
+            self.wait = 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            state.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wait = int(state["wait"])
+
+
+class JsonlLogger(Callback):
+    """Appends one JSON line per step (losses, task weights, lr) and per epoch (metrics)."""
+
+    def __init__(self, path: Path, every: int = 1) -> None:
+        self.path, self.every = Path(path), every
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None:
+        if state.step % self.every == 0:
+            self._write({"event": "step", "epoch": state.epoch, "step": state.step, **logs})
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
+        self._write({"event": "epoch", "epoch": state.epoch, "step": state.step, **metrics})
+
+
+class TensorBoardLogger(Callback):
+    """Writes step logs and epoch metrics as TensorBoard scalars (needs ``tensorboard``)."""
+
+    def __init__(self, log_dir: Path, every: int = 1) -> None:
+        self.log_dir, self.every = Path(log_dir), every
+        self.writer: Any = None
+
+    def on_fit_start(self, trainer: Trainer, state: TrainState) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None:
+        if self.writer is not None and state.step % self.every == 0:
+            for key, value in logs.items():
+                self.writer.add_scalar(key, value, state.step)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
+        if self.writer is not None:
+            for key, value in metrics.items():
+                if isinstance(value, float) and math.isfinite(value):
+                    self.writer.add_scalar(key, value, state.epoch)
+            self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, state: TrainState) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class ProgressBar(Callback):
+    """A rich progress bar per epoch with the running loss."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def on_epoch_start(self, trainer: Trainer, state: TrainState) -> None:
+        self.progress = Progress(
+            TextColumn(f"epoch {state.epoch + 1}/{trainer.max_epochs}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.steps_per_epoch, loss=float("nan"))
+
+    def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, loss=logs.get("loss", float("nan")))
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,310 @@
+"""One Trainer for every model: joint, staged and single-task training with callbacks.
+
+The loop only does what every run needs: forward, masked per-task losses, the weighting
+strategy's backward (loss- or gradient-level), clipping, accumulation, mixed precision,
+the optimizer and schedule step, validation at each epoch end, checkpoints with exact
+resume. Early stopping, logging and progress are callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from mtlrec.core.types import Batch, TaskSpec
+from mtlrec.models.losses import masked_task_loss
+from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.training.callbacks import Callback
+from mtlrec.training.loader import ExampleLoader
+from mtlrec.training.optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler
+from mtlrec.training.seeding import rng_state, seed_everything, set_rng_state
+from mtlrec.weighting import Weighting, WeightingContext, weighted_backward
+
+Precision = Literal["fp32", "bf16", "fp16"]
+Validate = Callable[[MultiTaskModel], dict[str, float]]
+"""Returns flat validation metrics, e.g. ``{"valid/like/auc": 0.78}``."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A training stage: train only ``tasks`` (None = all) for ``epochs`` epochs."""
+
+    epochs: int
+    tasks: tuple[str, ...] | None = None
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    step: int = 0
+    steps_per_epoch: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
+    improved: bool = False
+    should_stop: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains a :class:`MultiTaskModel` with a weighting strategy.
+
+    ``monitor``/``mode`` name the validation metric that decides the best epoch (used by
+    early stopping and best-checkpoint restore). ``checkpoint_dir`` receives ``last.pt``
+    (model, optimizer, scheduler, weighting, callbacks, RNG) after every epoch and
+    ``best.pt`` (weights) when the monitored metric improves.
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        specs: Mapping[str, TaskSpec],
+        weighting: Weighting,
+        *,
+        optimizer: OptimizerName = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        schedule: ScheduleName = "cosine",
+        warmup_steps: int = 0,
+        max_epochs: int = 10,
+        stages: Sequence[Stage] = (),
+        grad_clip: float | None = None,
+        accumulate: int = 1,
+        precision: Precision = "fp32",
+        device: str = "cpu",
+        seed: int = 0,
+        monitor: str | None = None,
+        mode: Literal["min", "max"] = "max",
+        restore_best: bool = True,
+        checkpoint_dir: Path | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.model, self.specs, self.weighting = model, dict(specs), weighting
+        self.optimizer_name, self.lr, self.weight_decay, self.momentum = (
+            optimizer,
+            lr,
+            weight_decay,
+            momentum,
+        )
+        self.schedule, self.warmup_steps = schedule, warmup_steps
+        self.stages = tuple(stages) or (Stage(max_epochs),)
+        self.max_epochs = sum(s.epochs for s in self.stages)
+        self.grad_clip, self.accumulate, self.precision = grad_clip, accumulate, precision
+        self.device, self.seed = torch.device(device), seed
+        self.monitor, self.mode, self.restore_best = monitor, mode, restore_best
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.callbacks = list(callbacks)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 mixed precision needs CUDA; use bf16 on the CPU")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.state = TrainState()
+
+    # ------------------------------------------------------------------ helpers
+    def active_tasks(self, epoch: int) -> tuple[str, ...]:
+        """Tasks trained in ``epoch`` (0-based) according to the stages."""
+        start = 0
+        for stage in self.stages:
+            if epoch < start + stage.epochs:
+                return stage.tasks or tuple(self.specs)
+            start += stage.epochs
+        return tuple(self.specs)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def task_losses(self, batch: Batch, tasks: Sequence[str]) -> dict[str, Tensor]:
+        """Masked losses of ``tasks`` on ``batch`` (tasks without known labels are absent)."""
+        with self._autocast():
+            predictions = self.model(batch.features)
+        losses = {}
+        for task in tasks:
+            if task not in batch.labels:
+                continue
+            loss = masked_task_loss(
+                self.specs[task], predictions[task].float(), batch.labels[task], batch.masks[task]
+            )
+            if loss is not None:
+                losses[task] = loss
+        return losses
+
+    def _parameters(self) -> Iterator[torch.nn.Parameter]:
+        yield from self.model.parameters()
+        yield from self.weighting.parameters()
+
+    def _setup(self, steps_per_epoch: int) -> None:
+        self.model.to(self.device)
+        self.weighting.to(self.device)
+        self.optimizer = build_optimizer(
+            self._parameters(), self.optimizer_name, self.lr, self.weight_decay, self.momentum
+        )
+        total = max(1, self.max_epochs * steps_per_epoch)
+        self.scheduler = build_scheduler(self.optimizer, total, self.warmup_steps, self.schedule)
+        self.state.steps_per_epoch = steps_per_epoch
+
+    # ---------------------------------------------------------------- training
+    def fit(
+        self,
+        train: ExampleLoader,
+        validate: Validate | None = None,
+        resume_from: Path | None = None,
+    ) -> TrainState:
+        """Train for the configured epochs (or until a callback stops), then restore the best."""
+        seed_everything(self.seed)
+        self._setup(-(-len(train) // self.accumulate))
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        for callback in self.callbacks:
+            callback.on_fit_start(self, self.state)
+        while self.state.epoch < self.max_epochs and not self.state.should_stop:
+            self._train_epoch(train)
+            metrics = self._end_epoch(validate)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, self.state, metrics)
+            self.state.epoch += 1
+            self._save_last()
+        for callback in self.callbacks:
+            callback.on_fit_end(self, self.state)
+        self._restore_best()
+        return self.state
+
+    def _train_epoch(self, train: ExampleLoader) -> None:
+        assert self.optimizer is not None
+        self.model.train()
+        tasks = self.active_tasks(self.state.epoch)
+        shared = list(self.model.shared_parameters())
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for callback in self.callbacks:
+            callback.on_epoch_start(self, self.state)
+        self.optimizer.zero_grad(set_to_none=True)
+        pending = 0
+        for batch in train.batches(self.state.epoch):
+            batch = batch.to(self.device)
+            losses = self.task_losses(batch, tasks)
+            if not losses:
+                continue
+            scaled = {t: loss / self.accumulate for t, loss in losses.items()}
+            context = WeightingContext(
+                step=self.state.step, epoch=self.state.epoch, shared_parameters=shared
+            )
+            weights = weighted_backward(self.weighting, scaled, context, scale=self.scaler.scale)
+            pending += 1
+            for task, loss in losses.items():
+                sums[task] = sums.get(task, 0.0) + float(loss.detach())
+                counts[task] = counts.get(task, 0) + 1
+            if pending == self.accumulate:
+                self._optimizer_step(losses, weights)
+                pending = 0
+        if pending:
+            self._optimizer_step(losses, weights)
+        self.weighting.end_epoch({t: sums[t] / counts[t] for t in sums})
+
+    def _optimizer_step(self, losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> None:
+        assert self.optimizer is not None
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(list(self._parameters()), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.step += 1
+        logs = {f"loss/{t}": float(v.detach()) for t, v in losses.items()}
+        logs["loss"] = sum(logs.values())
+        logs.update({f"weight/{t}": w for t, w in weights.items()})
+        logs["lr"] = float(self.scheduler.get_last_lr()[0])
+        for callback in self.callbacks:
+            callback.on_step_end(self, self.state, logs)
+
+    def _end_epoch(self, validate: Validate | None) -> dict[str, float]:
+        metrics = validate(self.model) if validate is not None else {}
+        self.state.improved = False
+        if self.monitor is not None:
+            if self.monitor not in metrics:
+                raise KeyError(f"monitored metric {self.monitor!r} not in {sorted(metrics)}")
+            value = metrics[self.monitor]
+            best = self.state.best
+            better = best is None or (value > best if self.mode == "max" else value < best)
+            if math.isfinite(value) and better:
+                self.state.best, self.state.best_epoch, self.state.improved = (
+                    value,
+                    self.state.epoch,
+                    True,
+                )
+                self._save_best()
+        self.state.history.append({"epoch": float(self.state.epoch), **metrics})
+        return metrics
+
+    # ------------------------------------------------------------- checkpoints
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to resume exactly at the current epoch boundary."""
+        assert self.optimizer is not None
+        return {
+            "model": self.model.state_dict(),
+            "weighting": self.weighting.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": self.state.__dict__.copy(),
+            "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
+            "rng": rng_state(),
+        }
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore a :meth:`checkpoint` written by :meth:`_save_last`."""
+        assert self.optimizer is not None
+        data = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(data["model"])
+        self.weighting.load_state_dict(data["weighting"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.scaler.load_state_dict(data["scaler"])
+        self.state = TrainState(**data["state"])
+        self.state.should_stop = False  # resuming means going on from this epoch boundary
+        for callback in self.callbacks:
+            saved = data["callbacks"].get(type(callback).__name__)
+            if saved is not None:
+                callback.load_state_dict(saved)
+        set_rng_state(data["rng"])
+
+    def _write(self, name: str, payload: dict[str, Any]) -> None:
+        if self.checkpoint_dir is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.checkpoint_dir, delete=False) as tmp:
+            torch.save(payload, tmp)
+        os.replace(tmp.name, self.checkpoint_dir / name)
+
+    def _save_last(self) -> None:
+        self._write("last.pt", self.checkpoint())
+
+    def _save_best(self) -> None:
+        self._write("best.pt", {"model": self.model.state_dict(), "epoch": self.state.epoch})
+        self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _restore_best(self) -> None:
+        best = getattr(self, "_best_in_memory", None)
+        if (
+            best is None
+            and self.checkpoint_dir is not None
+            and (self.checkpoint_dir / "best.pt").exists()
+        ):
+            best = torch.load(self.checkpoint_dir / "best.pt", map_location=self.device)["model"]
+        if self.restore_best and best is not None:
+            self.model.load_state_dict(best)

@@ -1,0 +1,215 @@
+"""The Trainer: exact resume, staged training, early stopping, accumulation, precision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from conftest import TOY_SPECS
+from mtlrec.data.examples import ExampleSet
+from mtlrec.models import BACKBONES, HEADS, FeatureInputs, InputSchema, MultiTaskModel
+from mtlrec.training.callbacks import EarlyStopping, JsonlLogger
+from mtlrec.training.loader import ExampleLoader, NegativeConfig
+from mtlrec.training.trainer import Stage, Trainer
+from mtlrec.weighting import make_weighting
+
+SCHEMA = InputSchema(
+    n_user_ids=21,
+    n_item_ids=31,
+    categorical={"items.kind": 3},
+    numeric=("users.age",),
+    text={"items.text": 8},
+)
+
+
+def model_for(
+    tables: dict[str, torch.Tensor], seed: int = 0, dropout: float = 0.2
+) -> MultiTaskModel:
+    torch.manual_seed(seed)
+    inputs = FeatureInputs(SCHEMA, tables, embedding_dim=8, text_dim=8)
+    body = BACKBONES.get("mmoe")(
+        inputs.out_dim, list(TOY_SPECS), n_experts=2, expert=(16,), tower=(8,), dropout=dropout
+    )
+    heads = {t: HEADS.get("fc")(body.out_dim(t), s) for t, s in TOY_SPECS.items()}
+    return MultiTaskModel(inputs, body, heads, TOY_SPECS)
+
+
+def loader(examples: ExampleSet, negatives: bool = True) -> ExampleLoader:
+    config = NegativeConfig(1, "uniform", {"click": 0.0}) if negatives else None
+    return ExampleLoader(
+        examples.subset("train"),
+        32,
+        seed=3,
+        negatives=config,
+        n_items=30,
+        item_vocab_index=torch.arange(30) + 1,
+    )
+
+
+def trainer_for(
+    model: MultiTaskModel, epochs: int, checkpoint_dir: Path | None = None, **kwargs: Any
+) -> Trainer:
+    return Trainer(
+        model,
+        TOY_SPECS,
+        make_weighting("uncertainty", list(TOY_SPECS)),
+        lr=5e-3,
+        max_epochs=epochs,
+        warmup_steps=5,
+        schedule="cosine",
+        seed=11,
+        checkpoint_dir=checkpoint_dir,
+        **kwargs,
+    )
+
+
+def flat(model: MultiTaskModel) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_two_epochs_equal_one_epoch_kill_resume_one_epoch(
+    toy: Callable[..., Any], tmp_path: Path
+) -> None:
+    examples, tables = toy(n=256)
+    straight = model_for(tables)
+    trainer_for(straight, 2).fit(loader(examples))
+
+    first = model_for(tables)
+    trainer_for(first, 2, tmp_path, callbacks=[StopAfter(1)]).fit(loader(examples))
+    assert (tmp_path / "last.pt").exists()
+    torch.manual_seed(999)  # the "new process" starts from other random state
+    resumed = model_for(tables, seed=123)
+    state = trainer_for(resumed, 2, tmp_path).fit(
+        loader(examples), resume_from=tmp_path / "last.pt"
+    )
+    assert state.epoch == 2
+    assert torch.equal(flat(straight), flat(resumed))
+
+
+class StopAfter(EarlyStopping):
+    """Simulates a kill after ``epochs`` epochs (the checkpoint of that epoch is written)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__("unused")
+        self.epochs = epochs
+
+    def on_epoch_end(self, trainer: Trainer, state: Any, metrics: dict[str, float]) -> None:
+        if state.epoch + 1 >= self.epochs:
+            state.should_stop = True
+
+
+def test_staged_training_only_moves_the_stage_tasks_heads(toy: Callable[..., Any]) -> None:
+    examples, tables = toy(n=128)
+    model = model_for(tables, dropout=0.0)
+    before = {t: flat(model.heads[t]).clone() for t in TOY_SPECS}
+    trainer = trainer_for(model, 0, stages=[Stage(1, ("click",)), Stage(1)])
+    assert trainer.active_tasks(0) == ("click",)
+    assert trainer.active_tasks(1) == tuple(TOY_SPECS)
+    trainer.stages = (Stage(1, ("click",)),)
+    trainer.max_epochs = 1
+    trainer.fit(loader(examples, negatives=False))
+    assert not torch.equal(flat(model.heads["click"]), before["click"])
+    assert torch.equal(flat(model.heads["score"]), before["score"])
+    assert torch.equal(flat(model.heads["tags"]), before["tags"])
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(
+    toy: Callable[..., Any], tmp_path: Path
+) -> None:
+    examples, tables = toy(n=128)
+    model = model_for(tables)
+    scores = iter([0.5, 0.7, 0.6, 0.55, 0.4, 0.3])
+    snapshots: list[torch.Tensor] = []
+
+    def validate(m: MultiTaskModel) -> dict[str, float]:
+        snapshots.append(flat(m).clone())
+        return {"valid/click/auc": next(scores)}
+
+    trainer = trainer_for(
+        model,
+        6,
+        tmp_path,
+        monitor="valid/click/auc",
+        callbacks=[
+            EarlyStopping("valid/click/auc", patience=2),
+            JsonlLogger(tmp_path / "log.jsonl"),
+        ],
+    )
+    state = trainer.fit(loader(examples), validate)
+    assert state.epoch == 4  # best at epoch 1, two epochs without improvement
+    assert state.best_epoch == 1 and state.best == 0.7
+    assert torch.equal(flat(model), snapshots[1])  # the best weights are restored
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert any('"weight/click"' in line for line in lines)  # task weights logged per step
+
+
+def test_gradient_accumulation_matches_one_big_batch(toy: Callable[..., Any]) -> None:
+    examples, tables = toy(n=64)
+    results = []
+    for batch, accumulate in ((32, 1), (16, 2)):
+        model = model_for(tables, dropout=0.0)
+        trainer = Trainer(
+            model,
+            TOY_SPECS,
+            make_weighting("equal", list(TOY_SPECS)),
+            optimizer="sgd",
+            momentum=0.0,
+            lr=0.1,
+            max_epochs=1,
+            schedule="constant",
+            accumulate=accumulate,
+            seed=0,
+        )
+        # fixed, full masks so the micro-batch means average to the big-batch mean
+        data = examples.subset("train").select(torch.arange(32))
+        for mask in data.masks.values():
+            mask[:] = True
+        trainer.fit(ExampleLoader(data, batch, shuffle=False))
+        results.append(flat(model))
+    assert torch.allclose(results[0], results[1], atol=1e-6)
+
+
+def test_bf16_autocast_on_cpu_trains(toy: Callable[..., Any]) -> None:
+    examples, tables = toy(n=256)
+    model = model_for(tables, dropout=0.0)
+    trainer = trainer_for(model, 3, precision="bf16", grad_clip=1.0)
+    data = loader(examples, negatives=False)
+    first = sum(trainer.task_losses(next(iter(data.batches(0))), list(TOY_SPECS)).values())
+    trainer.fit(data)
+    last = sum(trainer.task_losses(next(iter(data.batches(0))), list(TOY_SPECS)).values())
+    assert float(last.detach()) < float(first.detach())
+
+
+def test_fp16_needs_cuda(toy: Callable[..., Any]) -> None:
+    _, tables = toy(n=8)
+    with pytest.raises(ValueError, match="fp16 mixed precision needs CUDA"):
+        trainer_for(model_for(tables), 1, precision="fp16")
+
+
+def test_negatives_never_hit_training_positives(toy: Callable[..., Any]) -> None:
+    examples, _ = toy(n=256)
+    data = loader(examples)
+    epoch = data.epoch_examples(0)
+    n = len(examples.subset("train"))
+    positives = set(
+        zip(
+            epoch.features["user_row"][:n].tolist(),
+            epoch.features["item_row"][:n].tolist(),
+            strict=True,
+        )
+    )
+    negatives = zip(
+        epoch.features["user_row"][n:].tolist(),
+        epoch.features["item_row"][n:].tolist(),
+        strict=True,
+    )
+    assert not positives & set(negatives)
+    assert bool(epoch.masks["click"][n:].all()) and not bool(epoch.masks["score"][n:].any())
+    assert float(epoch.labels["click"][n:].sum()) == 0.0
+    assert not torch.equal(
+        data.epoch_examples(1).features["item_row"][n:], epoch.features["item_row"][n:]
+    )  # fresh negatives every epoch
