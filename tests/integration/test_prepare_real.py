@@ -68,7 +68,7 @@ def test_musical_instruments_counts_and_leave_one_out(prepared: Any) -> None:
     assert (cold["cold_item"] == ~cold["item_id"].is_in(list(train_items))).all()
     reviews = dataset.tables["reviews"]
     assert reviews.filter(~pl.col("has_text")).height == 7
-    assert {t["name"] for t in manifest["tasks"]} == {"like", "rating", "sentiment"}
+    assert {t["name"] for t in manifest["tasks"]} == {"interest", "like", "rating", "sentiment"}
     assert (result.root / "quarantine.jsonl").read_text() == ""
 
 

@@ -352,6 +352,7 @@ def test_registry_names():
         "brand",
         "category",
         "genres",
+        "interest",
         "like",
         "price_bucket",
         "rating",
@@ -492,3 +493,14 @@ def test_task_labels_validation():
         TaskLabels("t", "binary", "pair", ("user_id", "item_id"), frame)
     with pytest.raises(ValueError, match="reserved"):
         TaskLabels("split", "binary", "item", ("item_id",), frame)
+
+
+def test_interest_marks_every_observed_interaction_positive() -> None:
+    from mtlrec.data.labels import InterestLabels
+
+    split = pl.DataFrame({"interaction_id": [0, 1, 2], "split": ["train", "test", "train"],
+                          "event": ["review", "view", "purchase"]})
+    (every,) = InterestLabels().build(CanonicalTables(), split)
+    assert every.frame["interest"].to_list() == [1, 1, 1]
+    (bought,) = InterestLabels(events=("purchase",), task="bought").build(CanonicalTables(), split)
+    assert bought.frame["bought_mask"].to_list() == [False, False, True]

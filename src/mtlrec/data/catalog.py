@@ -178,6 +178,7 @@ _register(
 AMAZON_2014 = "http://snap.stanford.edu/data/amazon/productGraph/categoryFiles"
 AMAZON_2018 = "https://jmcauley.ucsd.edu/data/amazon_v2"
 REVIEW_LABELS: tuple[Mapping[str, Any], ...] = (
+    {"name": "interest"},
     {"name": "like", "params": {"threshold": 4.0}},
     {"name": "rating"},
     {"name": "sentiment"},

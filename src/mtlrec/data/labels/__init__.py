@@ -52,7 +52,12 @@ from mtlrec.data.labels.build import (
     write_labels,
 )
 from mtlrec.data.labels.build import TASKS_FILE as TASKS_FILE
-from mtlrec.data.labels.interaction import LikeLabels, RatingLabels, SentimentLabels
+from mtlrec.data.labels.interaction import (
+    InterestLabels,
+    LikeLabels,
+    RatingLabels,
+    SentimentLabels,
+)
 from mtlrec.data.labels.item import BrandLabels, CategoryLabels, GenreLabels, PriceBucketLabels
 from mtlrec.data.labels.pair import BehaviourLabels
 from mtlrec.data.labels.tabular import TabularBinaryLabels
@@ -60,6 +65,7 @@ from mtlrec.data.labels.tabular import TabularBinaryLabels
 # Names imported ``X as X`` above were importable from the single-module version and stay
 # so, but are not in ``__all__``.
 __all__ = [
+    "InterestLabels",
     "LABEL_BUILDERS",
     "LABEL_FILES",
     "BehaviourLabels",

@@ -97,3 +97,24 @@ class SentimentLabels:
                 list(SENTIMENT_CLASSES),
             )
         ]
+
+
+@LABEL_BUILDERS.register("interest")
+@dataclass(frozen=True)
+class InterestLabels:
+    """Binary, interaction level, implicit feedback: 1 for every observed interaction.
+
+    The 0s come from sampled negatives at training and evaluation time (configure the
+    task's ``negative_label: 0``); ``events`` restricts which event types count.
+    """
+
+    events: tuple[str, ...] | None = None
+    task: str = "interest"
+
+    def build(self, tables: CanonicalTables, split_frame: pl.DataFrame) -> list[TaskLabels]:
+        frame = split_frame.select("interaction_id", "split", "event")
+        known = pl.lit(True) if self.events is None else pl.col("event").is_in(list(self.events))
+        frame = frame.with_columns(known.alias(self.task))
+        frame = _finish(frame, self.task, "binary", pl.col(self.task))
+        frame = _select_task(frame, ["interaction_id"], self.task)
+        return [TaskLabels(self.task, "binary", "interaction", ("interaction_id",), frame)]
