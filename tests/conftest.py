@@ -35,9 +35,9 @@ TOY_SPECS = {
 }
 
 
-def make_toy(n: int = 512, n_users: int = 20, n_items: int = 30, seed: int = 0) -> tuple[
-    ExampleSet, dict[str, torch.Tensor]
-]:
+def make_toy(
+    n: int = 512, n_users: int = 20, n_items: int = 30, seed: int = 0
+) -> tuple[ExampleSet, dict[str, torch.Tensor]]:
     """A learnable toy: labels are functions of item attributes and a user attribute.
 
     Returns the examples (all in the train split but the last quarter, which is valid) and
@@ -60,8 +60,9 @@ def make_toy(n: int = 512, n_users: int = 20, n_items: int = 30, seed: int = 0) 
     split = torch.zeros(n, dtype=torch.int8)
     split[3 * n // 4 :] = 1
     features = {"user_row": users, "item_row": items, "user_idx": users + 1, "item_idx": items + 1}
-    examples = ExampleSet("interaction", features, labels, masks, split,
-                          torch.zeros(n, dtype=torch.bool))
+    examples = ExampleSet(
+        "interaction", features, labels, masks, split, torch.zeros(n, dtype=torch.bool)
+    )
     tables = {"items.kind": item_kind, "users.age": user_age, "items.text": item_text}
     return examples, tables
 

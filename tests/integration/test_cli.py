@@ -12,8 +12,15 @@ from mtlrec.cli.main import app
 
 runner = CliRunner()
 
-GOOD = {"reviewerID": "U1", "asin": "I1", "overall": 5.0, "reviewText": "great",
-        "summary": "s", "unixReviewTime": 1400000000, "reviewerName": "A"}
+GOOD = {
+    "reviewerID": "U1",
+    "asin": "I1",
+    "overall": 5.0,
+    "reviewText": "great",
+    "summary": "s",
+    "unixReviewTime": 1400000000,
+    "reviewerName": "A",
+}
 
 
 def _broken_reviews(path: Path) -> None:
@@ -30,8 +37,14 @@ def _broken_reviews(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-EXPECTED = [(2, "broken JSON"), (3, "stars out of range"), (4, "non-numeric stars"),
-            (5, "missing reviewerID"), (6, "bad timestamp"), (7, "duplicate review")]
+EXPECTED = [
+    (2, "broken JSON"),
+    (3, "stars out of range"),
+    (4, "non-numeric stars"),
+    (5, "missing reviewerID"),
+    (6, "bad timestamp"),
+    (7, "duplicate review"),
+]
 
 
 def test_prepare_a_broken_file_names_each_line_and_reason(tmp_path: Path) -> None:
@@ -60,8 +73,18 @@ def test_validate_prints_lines_and_reasons_and_exits_1(tmp_path: Path) -> None:
     reviews = tmp_path / "reviews.json"
     _broken_reviews(reviews)
     quarantine = tmp_path / "bad.jsonl"
-    result = runner.invoke(app, ["data", "validate", str(reviews), "--format", "amazon-reviews",
-                                 "--quarantine", str(quarantine)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "validate",
+            str(reviews),
+            "--format",
+            "amazon-reviews",
+            "--quarantine",
+            str(quarantine),
+        ],
+    )
     assert result.exit_code == 1
     for _line, reason in EXPECTED:
         assert reason in result.output
@@ -77,9 +100,21 @@ def test_validate_unknown_format_lists_known_ones(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_offline_says_where_to_put_it(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "prepare", "retailrocket", "--out", str(tmp_path / "o"),
-                                 "--offline", "--cache-dir", str(tmp_path / "c"),
-                                 "--mirror", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "retailrocket",
+            "--out",
+            str(tmp_path / "o"),
+            "--offline",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--mirror",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
     assert "view_ecommerce.dat" in result.output
     assert "Kaggle" in result.output and "--mirror DIR" in result.output
@@ -89,17 +124,32 @@ def test_missing_dataset_offline_says_where_to_put_it(tmp_path: Path) -> None:
 def test_missing_required_column_is_fatal_and_named(tmp_path: Path) -> None:
     inter = tmp_path / "ml.inter"
     inter.write_text("user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n")
-    result = runner.invoke(app, ["data", "validate", str(inter), "--format",
-                                 "movielens-atomic-inter"])
+    result = runner.invoke(
+        app, ["data", "validate", str(inter), "--format", "movielens-atomic-inter"]
+    )
     assert result.exit_code == 2
     assert str(inter) in result.output.replace("\n", "") and "rating" in result.output
 
 
 def test_stats_on_a_prepared_folder_and_on_a_wrong_one(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "mi"
-    result = runner.invoke(app, ["data", "prepare", "amazon-2014-musical-instruments", "--out",
-                                 str(out), "--mirror", str(shared_data), "--offline",
-                                 "--cache-dir", str(tmp_path / "c"), "--set", "split.seed=3"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "amazon-2014-musical-instruments",
+            "--out",
+            str(out),
+            "--mirror",
+            str(shared_data),
+            "--offline",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--set",
+            "split.seed=3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     stats = runner.invoke(app, ["data", "stats", str(out)])
     assert stats.exit_code == 0

@@ -115,10 +115,15 @@ def test_retailrocket_counts_and_pair_level_behaviour_labels(prepared: Any) -> N
     result = prepared("retailrocket")
     events = result.manifest["counts"]["events"]
     assert {e: s["rows"] for e, s in events.items()} == {
-        "view": 78_371, "cart": 9_028, "purchase": 5_088}
+        "view": 78_371,
+        "cart": 9_028,
+        "purchase": 5_088,
+    }
     assert (events["view"]["users"], events["view"]["items"]) == (3_423, 8_878)
     assert (result.manifest["counts"]["users"], result.manifest["counts"]["items"]) == (
-        3_431, 8_885)
+        3_431,
+        8_885,
+    )
     pairs = pl.read_parquet(result.root / "labels_pair.parquet")
     assert pairs.select("user_id", "item_id").is_unique().all()
     inter = PreparedDataset.load(result.root).tables["interactions"]
@@ -162,7 +167,8 @@ def test_amazon_2018_joins_reviews_with_metadata(
     assert (manifest["counts"]["users"], manifest["counts"]["items"]) == (users, items)
     assert manifest["counts"]["item_rows"] == items  # items without metadata are kept
     assert manifest["read"]["notes"].get("items without metadata", 0) == without_meta
-    quarantined = [json.loads(line) for line in
-                   (result.root / "quarantine.jsonl").read_text().splitlines()]
+    quarantined = [
+        json.loads(line) for line in (result.root / "quarantine.jsonl").read_text().splitlines()
+    ]
     assert len(quarantined) == manifest["read"]["rows_quarantined"]
     assert all(q["line"] >= 1 and q["reason"] for q in quarantined)

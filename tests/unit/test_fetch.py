@@ -48,8 +48,9 @@ def test_mirror_wins_over_cache_and_is_verified(tmp_path: Path) -> None:
 
 
 def test_missing_file_offline_says_what_where_and_how(tmp_path: Path) -> None:
-    resolver = FileResolver(FetchSettings(cache_dir=tmp_path / "c", mirrors=(tmp_path,),
-                                          offline=True))
+    resolver = FileResolver(
+        FetchSettings(cache_dir=tmp_path / "c", mirrors=(tmp_path,), offline=True)
+    )
     remote = RemoteFile("x.json.gz", UrlOrigin("https://example.org/x.json.gz"))
     with pytest.raises(DatasetUnavailableError) as error:
         resolver.resolve("ds", remote)
@@ -88,8 +89,9 @@ def test_catalog_prefers_a_complete_local_layout(tmp_path: Path) -> None:
     mirror.mkdir(parents=True)
     for role in ("inter", "item", "user"):
         (mirror / f"ml-100k.{role}").write_text("x\n")
-    resolver = FileResolver(FetchSettings(cache_dir=tmp_path / "c", mirrors=(tmp_path / "m",),
-                                          offline=True))
+    resolver = FileResolver(
+        FetchSettings(cache_dir=tmp_path / "c", mirrors=(tmp_path / "m",), offline=True)
+    )
     resolved = resolve_dataset("ml-100k", resolver)
     assert resolved.layout.source == "movielens-atomic"
     assert resolved.files["inter"] == mirror / "ml-100k.inter"
@@ -105,6 +107,13 @@ def test_catalog_offline_without_files_lists_every_layout(tmp_path: Path) -> Non
 
 
 def test_catalog_has_the_datasets_of_shared_data() -> None:
-    assert {"ml-100k", "ml-1m", "ml-latest-small", "amazon-2014-musical-instruments",
-            "amazon-2018-magazine-subscriptions", "amazon-2018-gift-cards", "retailrocket",
-            "census-income"} <= set(DATASETS.names())
+    assert {
+        "ml-100k",
+        "ml-1m",
+        "ml-latest-small",
+        "amazon-2014-musical-instruments",
+        "amazon-2018-magazine-subscriptions",
+        "amazon-2018-gift-cards",
+        "retailrocket",
+        "census-income",
+    } <= set(DATASETS.names())

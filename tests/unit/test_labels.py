@@ -498,8 +498,13 @@ def test_task_labels_validation():
 def test_interest_marks_every_observed_interaction_positive() -> None:
     from mtlrec.data.labels import InterestLabels
 
-    split = pl.DataFrame({"interaction_id": [0, 1, 2], "split": ["train", "test", "train"],
-                          "event": ["review", "view", "purchase"]})
+    split = pl.DataFrame(
+        {
+            "interaction_id": [0, 1, 2],
+            "split": ["train", "test", "train"],
+            "event": ["review", "view", "purchase"],
+        }
+    )
     (every,) = InterestLabels().build(CanonicalTables(), split)
     assert every.frame["interest"].to_list() == [1, 1, 1]
     (bought,) = InterestLabels(events=("purchase",), task="bought").build(CanonicalTables(), split)

@@ -195,9 +195,7 @@ def test_rmse_and_mae_match_sklearn(seed: int) -> None:
     assert M.rmse(t_pred, t_target) == pytest.approx(
         math.sqrt(skm.mean_squared_error(target, pred)), rel=1e-6
     )
-    assert M.mae(t_pred, t_target) == pytest.approx(
-        skm.mean_absolute_error(target, pred), rel=1e-6
-    )
+    assert M.mae(t_pred, t_target) == pytest.approx(skm.mean_absolute_error(target, pred), rel=1e-6)
 
 
 def test_regression_hand_computed() -> None:
@@ -230,16 +228,27 @@ def _reference(kind: str, logits: torch.Tensor, labels: torch.Tensor) -> dict[st
     """The pure functions on the already-filtered arrays."""
     n = int(logits.shape[0])
     if kind == "binary":
-        return {"n": n, "auc": M.auc(logits, labels), "logloss": M.logloss(logits, labels),
-                "accuracy": M.accuracy(logits, labels)}
+        return {
+            "n": n,
+            "auc": M.auc(logits, labels),
+            "logloss": M.logloss(logits, labels),
+            "accuracy": M.accuracy(logits, labels),
+        }
     if kind == "multiclass":
-        return {"n": n, "accuracy": M.accuracy(logits, labels),
-                "macro_f1": M.macro_f1(logits.argmax(1), labels, 5),
-                "logloss": M.logloss(logits, labels)}
+        return {
+            "n": n,
+            "accuracy": M.accuracy(logits, labels),
+            "macro_f1": M.macro_f1(logits.argmax(1), labels, 5),
+            "logloss": M.logloss(logits, labels),
+        }
     if kind == "multilabel":
-        return {"n": n, "micro_f1": M.multilabel_f1(logits, labels, "micro"),
-                "macro_f1": M.multilabel_f1(logits, labels, "macro"),
-                "auc": M.multilabel_auc(logits, labels), "map": M.multilabel_map(logits, labels)}
+        return {
+            "n": n,
+            "micro_f1": M.multilabel_f1(logits, labels, "micro"),
+            "macro_f1": M.multilabel_f1(logits, labels, "macro"),
+            "auc": M.multilabel_auc(logits, labels),
+            "map": M.multilabel_map(logits, labels),
+        }
     return {"n": n, "rmse": M.rmse(logits, labels), "mae": M.mae(logits, labels)}
 
 
@@ -283,8 +292,9 @@ def test_several_batches_equal_one_batch_and_reset_forgets(kind: str) -> None:
     _assert_metrics_equal(whole.compute(), _reference(kind, logits, labels))
 
 
-@pytest.mark.parametrize("cls", [BinaryMetrics, MulticlassMetrics, MultilabelMetrics,
-                                 RegressionMetrics])
+@pytest.mark.parametrize(
+    "cls", [BinaryMetrics, MulticlassMetrics, MultilabelMetrics, RegressionMetrics]
+)
 def test_empty_accumulator_reports_nan_and_zero_count(cls: type[TaskMetrics]) -> None:
     acc = cls()
     out = acc.compute()
@@ -295,8 +305,9 @@ def test_empty_accumulator_reports_nan_and_zero_count(cls: type[TaskMetrics]) ->
 
 def test_fully_masked_batch_counts_nothing() -> None:
     acc = BinaryMetrics()
-    acc.update(torch.tensor([0.3, -0.2]), torch.tensor([float("nan"), 1.0]),
-               torch.tensor([False, False]))
+    acc.update(
+        torch.tensor([0.3, -0.2]), torch.tensor([float("nan"), 1.0]), torch.tensor([False, False])
+    )
     assert acc.compute()["n"] == 0
     acc.update(torch.tensor([2.0, -2.0]), torch.tensor([1.0, 0.0]))
     out = acc.compute()
@@ -346,8 +357,7 @@ def test_multitask_metrics_route_by_name_and_count_known_labels() -> None:
     preds = {
         "like": torch.tensor([2.0, -1.0, 0.5, -3.0]),
         "rating": torch.tensor([4.0, 3.0, 1.0, 5.0]),
-        "genre": torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0],
-                               [3.0, 0.0, 0.0]]),
+        "genre": torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0], [3.0, 0.0, 0.0]]),
         "tags": torch.zeros(4, 2),
         "match": torch.zeros(4, 8),
     }

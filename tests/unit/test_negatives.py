@@ -6,12 +6,14 @@ from mtlrec.data.negatives import evaluation_negatives
 
 
 def _interactions() -> pl.DataFrame:
-    return pl.DataFrame({
-        "interaction_id": [0, 1, 2, 3, 4, 5],
-        "user_id": ["u1", "u1", "u1", "u2", "u2", "u3"],
-        "item_id": ["a", "b", "c", "a", "d", "a"],
-        "split": ["train", "valid", "test", "train", "test", "train"],
-    })
+    return pl.DataFrame(
+        {
+            "interaction_id": [0, 1, 2, 3, 4, 5],
+            "user_id": ["u1", "u1", "u1", "u2", "u2", "u3"],
+            "item_id": ["a", "b", "c", "a", "d", "a"],
+            "split": ["train", "valid", "test", "train", "test", "train"],
+        }
+    )
 
 
 def test_negatives_for_held_out_positives_avoid_every_known_item() -> None:
@@ -23,19 +25,32 @@ def test_negatives_for_held_out_positives_avoid_every_known_item() -> None:
     assert negatives.join(inter, on=["user_id", "item_id"]).height == 0
     assert set(negatives["item_id"]) <= set(catalogue)
     owners = inter.select("interaction_id", "user_id", "split")
-    assert negatives.join(owners, on="interaction_id").filter(
-        (pl.col("user_id") != pl.col("user_id_right")) | (pl.col("split") != pl.col("split_right"))
-    ).height == 0
+    assert (
+        negatives.join(owners, on="interaction_id")
+        .filter(
+            (pl.col("user_id") != pl.col("user_id_right"))
+            | (pl.col("split") != pl.col("split_right"))
+        )
+        .height
+        == 0
+    )
 
 
 def _popularity_toy() -> pl.DataFrame:
     held_out = [(f"u{i}", f"t{i}", "test") for i in range(20)]
     popular = [(f"v{i}", "pop", "train") for i in range(20)]
     rows = [*held_out, *popular, ("w", "rare", "train")]
-    return pl.DataFrame(
-        {"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-         "split": [r[2] for r in rows]}
-    ).with_row_index("interaction_id").with_columns(pl.col("interaction_id").cast(pl.Int64))
+    return (
+        pl.DataFrame(
+            {
+                "user_id": [r[0] for r in rows],
+                "item_id": [r[1] for r in rows],
+                "split": [r[2] for r in rows],
+            }
+        )
+        .with_row_index("interaction_id")
+        .with_columns(pl.col("interaction_id").cast(pl.Int64))
+    )
 
 
 def test_popularity_negatives_follow_training_counts_and_are_reproducible() -> None:
@@ -52,8 +67,14 @@ def test_popularity_negatives_follow_training_counts_and_are_reproducible() -> N
 
 
 def test_a_user_who_knows_every_drawable_item_fails_loudly() -> None:
-    inter = pl.DataFrame({"interaction_id": [0, 1], "user_id": ["u", "u"],
-                          "item_id": ["a", "b"], "split": ["train", "test"]})
+    inter = pl.DataFrame(
+        {
+            "interaction_id": [0, 1],
+            "user_id": ["u", "u"],
+            "item_id": ["a", "b"],
+            "split": ["train", "test"],
+        }
+    )
     try:
         evaluation_negatives(inter, pl.Series(["a", "b"]), 1)
     except ValueError as error:

@@ -28,11 +28,13 @@ from mtlrec.evaluation.report import load_results, print_results, results_to_jso
 LOG3, LOG6 = math.log2(3), math.log2(6)
 
 # user 0 ranks items 0..5 in order; user 1 ranks them 5..0; user 2 has nothing relevant
-SCORES = torch.tensor([
-    [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
-    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-    [0.3, 0.1, 0.2, 0.6, 0.5, 0.4],
-])
+SCORES = torch.tensor(
+    [
+        [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        [0.3, 0.1, 0.2, 0.6, 0.5, 0.4],
+    ]
+)
 TARGETS = [[1, 4], [3], []]
 
 
@@ -54,8 +56,9 @@ def test_hand_computed_two_users() -> None:
         for metric in ("hr", "recall", "ndcg", "mrr"):
             want = (u0[k][metric] + u1[k][metric]) / 2
             assert got[f"{metric}@{k}"] == pytest.approx(want), f"{metric}@{k}"
-    assert list(got) == ["n_users"] + [f"{m}@{k}" for m in ("hr", "recall", "ndcg", "mrr")
-                                       for k in (1, 3, 5)]
+    assert list(got) == ["n_users"] + [
+        f"{m}@{k}" for m in ("hr", "recall", "ndcg", "mrr") for k in (1, 3, 5)
+    ]
 
 
 def test_recall_divides_by_all_relevant_items_not_by_k() -> None:
@@ -131,7 +134,7 @@ def _random_case(
         n_rel, n_ex = int(rng.integers(1, 15)), int(rng.integers(0, 10))
         targets.append(items[:n_rel].tolist())
         # some excluded items overlap the relevant ones
-        exclude.append(items[max(0, n_rel - 2): n_rel - 2 + n_ex].tolist())
+        exclude.append(items[max(0, n_rel - 2) : n_rel - 2 + n_ex].tolist())
     return scores, targets, exclude
 
 
@@ -144,8 +147,7 @@ def test_ndcg_matches_sklearn_without_exclusions(seed: int, k: int) -> None:
         relevance[u, items] = 1.0
     got = rank_metrics(scores, targets, ks=(k,))
     assert got["n_users"] == scores.shape[0]
-    assert got[f"ndcg@{k}"] == pytest.approx(ndcg_score(relevance, scores.numpy(), k=k),
-                                              abs=1e-12)
+    assert got[f"ndcg@{k}"] == pytest.approx(ndcg_score(relevance, scores.numpy(), k=k), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -179,8 +181,11 @@ def test_csr_inputs_are_equivalent_to_lists() -> None:
     from_scipy = rank_metrics(scores, csr(targets), exclude=csr(exclude))
     users = torch.tensor([u for u, items in enumerate(targets) for _ in items])
     items = torch.tensor([i for its in targets for i in its])
-    from_pairs = rank_metrics(scores, UserItems.from_pairs(users, items, n_users=12),
-                              exclude=UserItems.from_lists(exclude))
+    from_pairs = rank_metrics(
+        scores,
+        UserItems.from_pairs(users, items, n_users=12),
+        exclude=UserItems.from_lists(exclude),
+    )
     for name, value in from_lists.items():
         assert from_scipy[name] == pytest.approx(value, abs=1e-12)
         assert from_pairs[name] == pytest.approx(value, abs=1e-12)
@@ -189,7 +194,9 @@ def test_csr_inputs_are_equivalent_to_lists() -> None:
 def test_user_items_validation_and_dense_rows() -> None:
     ui = UserItems.from_lists([[2, 0], [], [1, 1]])
     assert ui.dense(torch.tensor([2, 0, 5]), 3).tolist() == [
-        [False, True, False], [True, False, True], [False, False, False]
+        [False, True, False],
+        [True, False, True],
+        [False, False, False],
     ]
     with pytest.raises(ValueError, match="indices must lie"):
         ui.dense(torch.tensor([0]), 2)
@@ -203,14 +210,15 @@ def test_user_items_validation_and_dense_rows() -> None:
 
 
 def test_evaluator_cold_and_warm_slices_hand_computed() -> None:
-    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
-                           [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
     train = pl.DataFrame({"user_idx": [0, 1], "item_idx": [0, 5]})
     # user 0: item 2 warm, item 4 cold; user 1: item 3 warm only
-    test = pl.DataFrame({"user_idx": [0, 0, 1], "item_idx": [2, 4, 3],
-                         "cold_item": [False, True, False]})
-    out = RankingEvaluator(scores_from_matrix(scores), test, train, cold="cold_item",
-                           ks=(5,)).evaluate()
+    test = pl.DataFrame(
+        {"user_idx": [0, 0, 1], "item_idx": [2, 4, 3], "cold_item": [False, True, False]}
+    )
+    out = RankingEvaluator(
+        scores_from_matrix(scores), test, train, cold="cold_item", ks=(5,)
+    ).evaluate()
     assert list(out) == ["all", "warm", "cold"]
     # all: user 0 ranks 1,2,3,4,5 -> hits at ranks 2 and 4; user 1 ranks 4,3,.. -> rank 2
     assert out["all"]["n_users"] == 2
@@ -233,10 +241,12 @@ def test_evaluator_equals_rank_metrics_and_is_chunk_invariant() -> None:
         [u for u, items in enumerate(targets) for _ in items],
         np.array([i for items in targets for i in items]),
     )
-    train = pl.DataFrame({
-        "u": [u for u, items in enumerate(exclude) for _ in items],
-        "i": [i for items in exclude for i in items],
-    })
+    train = pl.DataFrame(
+        {
+            "u": [u for u, items in enumerate(exclude) for _ in items],
+            "i": [i for items in exclude for i in items],
+        }
+    )
     seen_chunks: list[list[int]] = []
 
     def score_fn(user_idx: torch.Tensor) -> torch.Tensor:
@@ -253,8 +263,9 @@ def test_evaluator_equals_rank_metrics_and_is_chunk_invariant() -> None:
             assert out["all"][name] == pytest.approx(value, abs=1e-12), name
         assert all(len(c) <= chunk_size for c in seen_chunks)
         assert sorted(u for c in seen_chunks for u in c) == [u for u in range(30) if u != 7]
-    framed = RankingEvaluator(score_fn, pl.DataFrame({"u": test[0], "i": test[1]}), train,
-                              user_col="u", item_col="i").evaluate()
+    framed = RankingEvaluator(
+        score_fn, pl.DataFrame({"u": test[0], "i": test[1]}), train, user_col="u", item_col="i"
+    ).evaluate()
     assert framed["all"] == pytest.approx(want)
 
 
@@ -263,10 +274,17 @@ def test_evaluator_cold_flags_partition_the_test_pairs() -> None:
     users = [u for u, items in enumerate(targets) for _ in items]
     items = [i for its in targets for i in its]
     cold = np.random.default_rng(0).random(len(items)) < 0.3
-    out = RankingEvaluator(scores_from_matrix(scores), (users, items),
-                           (torch.tensor([u for u, its in enumerate(exclude) for _ in its]),
-                            torch.tensor([i for its in exclude for i in its])),
-                           cold=cold, ks=(10,), chunk_size=6).evaluate()
+    out = RankingEvaluator(
+        scores_from_matrix(scores),
+        (users, items),
+        (
+            torch.tensor([u for u, its in enumerate(exclude) for _ in its]),
+            torch.tensor([i for its in exclude for i in its]),
+        ),
+        cold=cold,
+        ks=(10,),
+        chunk_size=6,
+    ).evaluate()
 
     def by_user(flag: bool) -> tuple[list[list[int]], list[list[int]]]:
         keep: list[list[int]] = [[] for _ in range(25)]
@@ -277,9 +295,9 @@ def test_evaluator_cold_flags_partition_the_test_pairs() -> None:
 
     for name, flag in (("cold", True), ("warm", False)):
         keep, other = by_user(flag)
-        want = rank_metrics(scores, keep,
-                            exclude=[ex + ot for ex, ot in zip(exclude, other, strict=True)],
-                            ks=(10,))
+        want = rank_metrics(
+            scores, keep, exclude=[ex + ot for ex, ot in zip(exclude, other, strict=True)], ks=(10,)
+        )
         assert out[name] == pytest.approx(want)
     assert out["cold"]["n_users"] + out["warm"]["n_users"] >= out["all"]["n_users"]
     with pytest.raises(ValueError, match="flags"):
@@ -313,8 +331,10 @@ def test_sampled_metrics_are_prefixed_and_count_ties_against_the_positive() -> N
 
 
 def _results() -> dict[str, dict[str, dict[str, float]]]:
-    ranking = {"all": {"n_users": 943, "hr@10": 0.61, "ndcg@10": 0.3},
-               "cold": {"n_users": 12, "hr@10": float("nan"), "ndcg@10": 0.1}}
+    ranking = {
+        "all": {"n_users": 943, "hr@10": 0.61, "ndcg@10": 0.3},
+        "cold": {"n_users": 12, "hr@10": float("nan"), "ndcg@10": 0.1},
+    }
     return {
         "valid": {
             "like": {"n": 812, "auc": 0.79123, "logloss": 0.5, "accuracy": 0.7},
@@ -339,8 +359,11 @@ def test_print_results_renders_one_table_per_split_plus_ranking() -> None:
     console = Console(file=io.StringIO(), width=200, record=True)
     print_results(console, _results())
     text = console.export_text()
-    titles = [line.strip() for line in text.splitlines()
-              if line.strip() in {"valid", "valid - ranking", "test"}]
+    titles = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() in {"valid", "valid - ranking", "test"}
+    ]
     assert titles == ["valid", "valid - ranking", "test"]
     assert "0.7912" in text and "812" in text
     header = next(line for line in text.splitlines() if "hr@10" in line)

@@ -21,8 +21,10 @@ def test_registry_registers_and_lists_known_names_on_unknown() -> None:
 
 
 def test_overrides_parse_yaml_values_and_nest() -> None:
-    data = apply_overrides({"split": {"seed": 1}}, ["split.seed=7", "split.ratios=[0.5,0.25,0.25]",
-                                                     "dataset.name=ml-100k"])
+    data = apply_overrides(
+        {"split": {"seed": 1}},
+        ["split.seed=7", "split.ratios=[0.5,0.25,0.25]", "dataset.name=ml-100k"],
+    )
     assert data == {
         "split": {"seed": 7, "ratios": [0.5, 0.25, 0.25]},
         "dataset": {"name": "ml-100k"},

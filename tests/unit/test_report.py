@@ -23,12 +23,19 @@ def test_tally_keeps_read_equal_to_kept_plus_quarantined(tmp_path: Path) -> None
     tally.check()
     assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (3, 1, 2)
     assert report.summary()["files"][0]["quarantine_reasons"] == {
-        "duplicate review": 1, "stars out of range": 1}
+        "duplicate review": 1,
+        "stars out of range": 1,
+    }
     out = tmp_path / "q.jsonl"
     assert report.write_quarantine(out) == 2
     first = json.loads(out.read_text().splitlines()[0])
-    assert first == {"file": "f.json", "line": 3, "field": "overall",
-                     "reason": "stars out of range", "raw": "{...}"}
+    assert first == {
+        "file": "f.json",
+        "line": 3,
+        "field": "overall",
+        "reason": "stars out of range",
+        "raw": "{...}",
+    }
 
 
 def test_broken_bookkeeping_is_caught() -> None:

@@ -115,8 +115,7 @@ def test_uncertainty_gradients_match_the_analytic_formula() -> None:
     # L = sum exp(-s_k) L_k + s_k: dL/ds_k = 1 - exp(-s_k) L_k and dL/dL_k = exp(-s_k).
     assert total.item() == pytest.approx(float((torch.exp(-s) * values + s).sum()))
     torch.testing.assert_close(strategy.log_variances.grad, 1 - torch.exp(-s) * values)
-    torch.testing.assert_close(torch.stack([_grad(losses["a"]), _grad(losses["b"])]),
-                               torch.exp(-s))
+    torch.testing.assert_close(torch.stack([_grad(losses["a"]), _grad(losses["b"])]), torch.exp(-s))
     assert strategy.weights() == pytest.approx(dict(zip("ab", torch.exp(-s).tolist(), strict=True)))
 
 
@@ -170,8 +169,9 @@ def _gradnorm_toy(n_tasks: int) -> tuple[nn.Linear, nn.ModuleList, Tensor]:
     return shared, heads, torch.randn(8, 4)
 
 
-def _gradnorm_losses(shared: nn.Linear, heads: nn.ModuleList, x: Tensor,
-                     factors: list[float]) -> list[Tensor]:
+def _gradnorm_losses(
+    shared: nn.Linear, heads: nn.ModuleList, x: Tensor, factors: list[float]
+) -> list[Tensor]:
     h = torch.relu(shared(x))  # (8, 3)
     return [f * head(h).pow(2).mean() for f, head in zip(factors, heads, strict=True)]
 
@@ -188,10 +188,12 @@ def test_gradnorm_first_step_matches_an_autograd_reference() -> None:
     # Reference: GradNorm's L_grad through autograd, gradients on the shared WEIGHT
     # (the bias comes last in shared_parameters and is skipped), the target a constant.
     w = torch.ones(3, requires_grad=True)
-    norms = torch.stack([
-        torch.autograd.grad(w[k] * losses[k], shared.weight, create_graph=True)[0].norm()
-        for k in range(3)
-    ])
+    norms = torch.stack(
+        [
+            torch.autograd.grad(w[k] * losses[k], shared.weight, create_graph=True)[0].norm()
+            for k in range(3)
+        ]
+    )
     target = (norms.mean() * torch.ones(3)).detach()  # r_k = 1 at the first step
     (grad,) = torch.autograd.grad((norms - target).abs().sum(), w)
     # Adam's first step moves each weight by lr * sign(grad), then weights renormalise.
@@ -203,13 +205,16 @@ def test_gradnorm_first_step_matches_an_autograd_reference() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(
-    st.tuples(
-        st.lists(st.floats(0.01, 100.0), min_size=3, max_size=3),
-        st.lists(st.booleans(), min_size=3, max_size=3).filter(any),
-    ),
-    min_size=1, max_size=8,
-))
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.floats(0.01, 100.0), min_size=3, max_size=3),
+            st.lists(st.booleans(), min_size=3, max_size=3).filter(any),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_gradnorm_weights_stay_positive_and_sum_to_the_task_count(
     steps: list[tuple[list[float], list[bool]]],
 ) -> None:
@@ -233,8 +238,9 @@ def test_pcgrad_projects_a_conflicting_pair_as_computed_by_hand() -> None:
     g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])  # g1 . g2 = -1: conflict
     # g1' = g1 - (g1.g2 / |g2|^2) g2 = (1, 0) + (-1, 1) / 2 = (0.5, 0.5)
     # g2' = g2 - (g2.g1 / |g1|^2) g1 = (-1, 1) + (1, 0)   = (0, 1)
-    torch.testing.assert_close(project_conflicting(g, [[1], [0]]),
-                               torch.tensor([[0.5, 0.5], [0.0, 1.0]]))
+    torch.testing.assert_close(
+        project_conflicting(g, [[1], [0]]), torch.tensor([[0.5, 0.5], [0.0, 1.0]])
+    )
     strategy = PCGrad(["a", "b"])
     torch.testing.assert_close(strategy.aggregate(g), torch.tensor([0.5, 1.5]))
     assert strategy.weights() == pytest.approx({"a": 2.0, "b": 1.5})  # 2 g1 + 1.5 g2
@@ -258,7 +264,8 @@ def test_pcgrad_two_tasks_never_conflict_after_projection(g: Tensor) -> None:
 @settings(max_examples=60, deadline=None)
 @given(_matrices(2, 5), st.randoms(use_true_random=False))
 def test_pcgrad_each_projection_removes_the_conflict_with_its_gradient(
-    g: Tensor, rng: random.Random,
+    g: Tensor,
+    rng: random.Random,
 ) -> None:
     """Algorithm 1, any number of tasks: right after g_i' is projected against g_j it
     satisfies g_i' . g_j >= 0 (for the ORIGINAL g_j), and projections never lengthen
@@ -298,11 +305,13 @@ def test_mgda_min_norm_point_and_l2_normalisation_by_hand() -> None:
     # min_a |a g1 + (1 - a) g2|^2 = a^2 + 9 (1 - a)^2  ->  a = 0.9
     torch.testing.assert_close(MGDA(["a", "b"]).aggregate(g), torch.tensor([0.9, 0.3]))
     # l2: solved on unit gradients (a = 0.5), applied to the raw gradients
-    torch.testing.assert_close(MGDA(["a", "b"], normalization="l2").aggregate(g),
-                               torch.tensor([0.5, 1.5]))
+    torch.testing.assert_close(
+        MGDA(["a", "b"], normalization="l2").aggregate(g), torch.tensor([0.5, 1.5])
+    )
     # A gradient that is a shorter multiple of the other is itself the min-norm point.
-    torch.testing.assert_close(MGDA(["a", "b"]).aggregate(torch.tensor([[2.0, 2.0], [1.0, 1.0]])),
-                               torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(
+        MGDA(["a", "b"]).aggregate(torch.tensor([[2.0, 2.0], [1.0, 1.0]])), torch.tensor([1.0, 1.0])
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -320,10 +329,13 @@ def test_cagrad_with_c_zero_is_the_mean_gradient() -> None:
     torch.testing.assert_close(CAGrad(["a", "b", "c"], c=0.0).aggregate(g), g.mean(0))
 
 
-@pytest.mark.parametrize("rows", [
-    [[1.0, 0.2], [-0.6, 1.0]],
-    [[1.0, 0.2, 0.0], [-0.6, 1.0, 0.3], [0.1, -1.0, 0.5]],
-])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[1.0, 0.2], [-0.6, 1.0]],
+        [[1.0, 0.2, 0.0], [-0.6, 1.0, 0.3], [0.1, -1.0, 0.5]],
+    ],
+)
 def test_cagrad_matches_a_grid_search_of_its_dual(rows: list[list[float]]) -> None:
     g = torch.tensor(rows, dtype=torch.float64)
     c = 0.4
@@ -335,8 +347,12 @@ def test_cagrad_matches_a_grid_search_of_its_dual(rows: list[list[float]]) -> No
 
     n, steps = g.shape[0], 200
     cells = [(i, j) for i in range(steps + 1) for j in range(steps + 1 - i)]
-    grid = [torch.tensor([i, steps - i] if n == 2 else [i, j, steps - i - j],
-                         dtype=torch.float64) / steps for i, j in cells if n == 3 or j == 0]
+    grid = [
+        torch.tensor([i, steps - i] if n == 2 else [i, j, steps - i - j], dtype=torch.float64)
+        / steps
+        for i, j in cells
+        if n == 3 or j == 0
+    ]
     best = min(grid, key=dual)
     w = cagrad_dual(g @ g.T, c)
     assert dual(w) <= dual(best) + 1e-9
@@ -364,8 +380,9 @@ def test_cagrad_improves_the_worst_task_at_least_as_much_as_the_mean(g: Tensor, 
 def test_cagrad_symmetric_pair_scales_the_mean_as_the_paper_says() -> None:
     # Orthogonal unit gradients: by symmetry w = (1/2, 1/2), g_w = g0, so
     # d = (1 + c) g0, and rescale=1 divides by 1 + c^2.
-    torch.testing.assert_close(CAGrad(["a", "b"], c=0.4).aggregate(torch.eye(2)),
-                               torch.full((2,), 0.5 * 1.4 / 1.16))
+    torch.testing.assert_close(
+        CAGrad(["a", "b"], c=0.4).aggregate(torch.eye(2)), torch.full((2,), 0.5 * 1.4 / 1.16)
+    )
 
 
 def test_gradient_level_backward_splits_shared_and_task_specific_gradients() -> None:
@@ -380,10 +397,14 @@ def test_gradient_level_backward_splits_shared_and_task_specific_gradients() -> 
 
     params = list(shared.parameters())
     ref = losses()
-    g = torch.stack([
-        torch.cat([d.reshape(-1) for d in torch.autograd.grad(ref[t], params, retain_graph=True)])
-        for t in "ab"
-    ])  # (2, P)
+    g = torch.stack(
+        [
+            torch.cat(
+                [d.reshape(-1) for d in torch.autograd.grad(ref[t], params, retain_graph=True)]
+            )
+            for t in "ab"
+        ]
+    )  # (2, P)
     expected_shared = MGDA(["a", "b"]).aggregate(g)
     expected_heads = torch.autograd.grad(ref["a"] + ref["b"], list(heads.parameters()))
 
@@ -405,7 +426,11 @@ def test_scale_is_applied_to_every_loss() -> None:
     for name in ("equal", "pcgrad"):
         p = nn.Parameter(torch.tensor([1.0, 2.0]))
         losses = {"a": (p * p).sum(), "b": p.sum()}
-        weighted_backward(make_weighting(name, ["a", "b"]), losses,
-                          WeightingContext(shared_parameters=[p]), scale=lambda v: 8 * v)
+        weighted_backward(
+            make_weighting(name, ["a", "b"]),
+            losses,
+            WeightingContext(shared_parameters=[p]),
+            scale=lambda v: 8 * v,
+        )
         # 8 * (d(p.p)/dp + d(sum p)/dp); the two gradients do not conflict
         torch.testing.assert_close(p.grad, 8 * (2 * p.detach() + 1), msg=name)

@@ -15,7 +15,7 @@ from mtlrec.core.registry import UnknownNameError
 from mtlrec.data.fetch import ChecksumError, DatasetUnavailableError, FetchSettings
 from mtlrec.data.report import DataFormatError
 
-console = Console()
+console = Console(width=max(Console().width, 132))  # wide enough for metric tables
 errors = Console(stderr=True)
 data_app = typer.Typer(help="Prepare, inspect and validate datasets.", no_args_is_help=True)
 
@@ -38,8 +38,9 @@ def fail(error: BaseException) -> typer.Exit:
 
 def fetch_settings(mirrors: list[Path], cache_dir: Path | None, offline: bool) -> FetchSettings:
     """Build fetch settings from options, then environment variables, then defaults."""
-    env_mirrors = [Path(p) for p in os.environ.get("MTLREC_DATA_MIRRORS", "").split(os.pathsep)
-                   if p.strip()]
+    env_mirrors = [
+        Path(p) for p in os.environ.get("MTLREC_DATA_MIRRORS", "").split(os.pathsep) if p.strip()
+    ]
     env_cache = os.environ.get("MTLREC_CACHE_DIR")
     env_offline = os.environ.get("MTLREC_OFFLINE", "").lower() in {"1", "true", "yes"}
     defaults = FetchSettings()
@@ -70,12 +71,17 @@ def prepare_command(
         config = load_prepare_config(target, overrides or [])
         settings = fetch_settings(mirror or [], cache_dir, offline)
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=console, transient=True,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("starting", total=None)
             result = prepare(
-                config, out, settings,
+                config,
+                out,
+                settings,
                 on_step=lambda step: progress.update(task, description=step),
             )
     except KNOWN_ERRORS as error:

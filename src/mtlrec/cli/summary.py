@@ -26,8 +26,11 @@ def print_manifest(console: Console, manifest: dict[str, Any]) -> None:
     for tally in manifest["read"]["files"]:
         notes = ", ".join(f"{k}: {v:,}" for k, v in tally["notes"].items())
         files.add_row(
-            Path(tally["file"]).name, _n(tally["rows_read"]), _n(tally["rows_kept"]),
-            _n(tally["rows_quarantined"]), notes,
+            Path(tally["file"]).name,
+            _n(tally["rows_read"]),
+            _n(tally["rows_kept"]),
+            _n(tally["rows_quarantined"]),
+            notes,
         )
     console.print(files)
     counts = Table("what", "count", title="canonical tables")
@@ -36,29 +39,49 @@ def print_manifest(console: Console, manifest: dict[str, Any]) -> None:
             counts.add_row(key, _n(value))
     for event, stats in manifest["counts"].get("events", {}).items():
         counts.add_row(
-            f"{event} events", f"{stats['rows']:,} ({stats['users']:,} users, "
-            f"{stats['items']:,} items)"
+            f"{event} events",
+            f"{stats['rows']:,} ({stats['users']:,} users, {stats['items']:,} items)",
         )
     for key, value in manifest["read"]["notes"].items():
         counts.add_row(key, _n(value))
     console.print(counts)
     split = manifest["split"]
-    table = Table("split", "rows", "users", "items", "cold users", "cold items",
-                  title=f"split: {split['strategy']}")
+    table = Table(
+        "split",
+        "rows",
+        "users",
+        "items",
+        "cold users",
+        "cold items",
+        title=f"split: {split['strategy']}",
+    )
     for name, sizes in split["sizes"].items():
         table.add_row(
-            name, _n(sizes["rows"]), _n(sizes["users"]), _n(sizes["items"]),
-            _n(sizes.get("cold_users", 0)), _n(sizes.get("cold_items", 0)),
+            name,
+            _n(sizes["rows"]),
+            _n(sizes["users"]),
+            _n(sizes["items"]),
+            _n(sizes.get("cold_users", 0)),
+            _n(sizes.get("cold_items", 0)),
         )
     console.print(table)
-    tasks = Table("task", "kind", "level", "classes", "known labels (train / valid / test)",
-                  title="task labels")
+    tasks = Table(
+        "task",
+        "kind",
+        "level",
+        "classes",
+        "known labels (train / valid / test)",
+        title="task labels",
+    )
     for task in manifest["tasks"]:
         known = task.get("known_per_split") or {}
         tasks.add_row(
-            task["name"], task["kind"], task["level"],
+            task["name"],
+            task["kind"],
+            task["level"],
             _n(len(task["classes"])) if task.get("classes") else "-",
-            " / ".join(_n(known.get(s, 0)) for s in ("train", "valid", "test")) if known
+            " / ".join(_n(known.get(s, 0)) for s in ("train", "valid", "test"))
+            if known
             else _n(task.get("known", "-")),
         )
     console.print(tasks)
@@ -69,8 +92,13 @@ def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
     table = Table("file", "rows read", "kept", "quarantined", "notes")
     for tally in report.files.values():
         notes = ", ".join(f"{k}: {v:,}" for k, v in sorted(tally.notes.items()))
-        table.add_row(Path(tally.file).name, _n(tally.rows_read), _n(tally.rows_kept),
-                      _n(tally.rows_quarantined), notes)
+        table.add_row(
+            Path(tally.file).name,
+            _n(tally.rows_read),
+            _n(tally.rows_kept),
+            _n(tally.rows_quarantined),
+            notes,
+        )
     console.print(table)
     issues = report.issues
     if issues:

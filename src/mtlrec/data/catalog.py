@@ -159,8 +159,12 @@ _register(
                     "ml-latest-small.zip",
                     None,
                     "ml-latest-small",
-                    {"ratings": "ratings.csv", "movies": "movies.csv", "tags": "tags.csv",
-                     "links": "links.csv"},
+                    {
+                        "ratings": "ratings.csv",
+                        "movies": "movies.csv",
+                        "tags": "tags.csv",
+                        "links": "links.csv",
+                    },
                 ),
                 optional_roles=frozenset({"tags", "links"}),
             ),
@@ -326,11 +330,18 @@ _register(
         ),
         default_split={"strategy": "random", "ratios": (0.8, 0.1, 0.1)},
         default_labels=(
-            {"name": "tabular_binary",
-             "params": {"task": "income", "column": "income_50k", "positive": "50000+"}},
-            {"name": "tabular_binary",
-             "params": {"task": "never_married", "column": "marital_stat",
-                        "positive": "Never married"}},
+            {
+                "name": "tabular_binary",
+                "params": {"task": "income", "column": "income_50k", "positive": "50000+"},
+            },
+            {
+                "name": "tabular_binary",
+                "params": {
+                    "task": "never_married",
+                    "column": "marital_stat",
+                    "positive": "Never married",
+                },
+            },
         ),
         kind="tabular",
         not_features=("instance_weight",),  # a survey sampling weight, not a feature

@@ -361,8 +361,14 @@ def fit_feature_space(
     return space
 
 
-ITEM_ATTRIBUTE_COLUMNS: tuple[str, ...] = ("brand", "categories", "genres", "price", "year",
-                                           "main_cat")
+ITEM_ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "brand",
+    "categories",
+    "genres",
+    "price",
+    "year",
+    "main_cat",
+)
 """Item columns encoded by default when they hold any value (free text is left to the LM)."""
 NOT_FEATURES: frozenset[str] = frozenset({"user_id", "item_id", "name", "split"})
 
@@ -378,14 +384,19 @@ def default_feature_columns(
     """
     skip = NOT_FEATURES | set(exclude)
     users = [
-        c for c in tables.users.columns
+        c
+        for c in tables.users.columns
         if c not in skip and tables.users[c].null_count() < tables.users.height
     ]
     items = [
-        c for c in ITEM_ATTRIBUTE_COLUMNS
-        if c in tables.items.columns and c not in skip
+        c
+        for c in ITEM_ATTRIBUTE_COLUMNS
+        if c in tables.items.columns
+        and c not in skip
         and tables.items[c].null_count() < tables.items.height
-        and not (isinstance(tables.items.schema[c], pl.List)
-                 and tables.items[c].list.len().fill_null(0).sum() == 0)
+        and not (
+            isinstance(tables.items.schema[c], pl.List)
+            and tables.items[c].list.len().fill_null(0).sum() == 0
+        )
     ]
     return users, items

@@ -144,8 +144,19 @@ def pip_download_wheel(requirement: str, target_dir: Path, wheel_sha256: str | N
         if existing.name.lower().startswith(name + "-"):
             verify_checksum(existing, f"sha256:{wheel_sha256}" if wheel_sha256 else None)
             return existing
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(target_dir), requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(target_dir),
+        requirement,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DatasetUnavailableError(
@@ -166,9 +177,10 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
         except KeyError:
             raise DatasetUnavailableError(f"{archive} has no member {member}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, delete=False
-        ) as tmp, bundle.open(info) as handle:
+        with (
+            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
+            bundle.open(info) as handle,
+        ):
             shutil.copyfileobj(handle, tmp, CHUNK)
     os.replace(tmp.name, target)
     return target

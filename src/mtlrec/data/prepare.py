@@ -112,8 +112,10 @@ def _event_counts(interactions: pl.DataFrame) -> dict[str, dict[str, int]]:
         pl.col("user_id").n_unique().alias("users"),
         pl.col("item_id").n_unique().alias("items"),
     )
-    return {row["event"]: {k: int(row[k]) for k in ("rows", "users", "items")}
-            for row in stats.sort("event").iter_rows(named=True)}
+    return {
+        row["event"]: {k: int(row[k]) for k in ("rows", "users", "items")}
+        for row in stats.sort("event").iter_rows(named=True)
+    }
 
 
 def table_counts(tables: CanonicalTables) -> dict[str, Any]:
@@ -147,16 +149,17 @@ def _split_tables(
     if kcore["user"] or kcore["item"]:
         interactions, stats = kcore_filter(interactions, kcore["user"], kcore["item"])
         manifest["kcore"] = {**kcore, **stats}
-    interactions = split_interactions(
-        interactions, split.strategy, **_split_kwargs(split)
-    )
+    interactions = split_interactions(interactions, split.strategy, **_split_kwargs(split))
     interactions = mark_cold_start(interactions)
     manifest["split"]["sizes"] = split_summary(interactions)
     reviews = tables.reviews.join(
         interactions.select("interaction_id", "split"), on="interaction_id", how="inner"
     )
     return CanonicalTables(
-        users=tables.users, items=tables.items, interactions=interactions, reviews=reviews,
+        users=tables.users,
+        items=tables.items,
+        interactions=interactions,
+        reviews=reviews,
         kind=tables.kind,
     )
 
@@ -197,9 +200,11 @@ def prepare(
         files = resolved.files
     else:
         assert config.dataset.source is not None
-        source_name, params, files = config.dataset.source, config.dataset.params, {
-            role: Path(p) for role, p in config.dataset.files.items()
-        }
+        source_name, params, files = (
+            config.dataset.source,
+            config.dataset.params,
+            {role: Path(p) for role, p in config.dataset.files.items()},
+        )
     done("resolving files")
 
     step("parsing and validating")
@@ -225,8 +230,12 @@ def prepare(
             "source_params": params,
         },
         "source_files": [
-            {"role": role, "path": str(path), "bytes": path.stat().st_size,
-             "sha256": file_digest(path)}
+            {
+                "role": role,
+                "path": str(path),
+                "bytes": path.stat().st_size,
+                "sha256": file_digest(path),
+            }
             for role, path in files.items()
         ],
         "config": {
@@ -256,9 +265,11 @@ def prepare(
     features = fit_feature_space(
         tables,
         min_count=feature_config.min_count,
-        user_columns=auto_users if feature_config.user_columns == "auto"
+        user_columns=auto_users
+        if feature_config.user_columns == "auto"
         else feature_config.user_columns,
-        item_columns=auto_items if feature_config.item_columns == "auto"
+        item_columns=auto_items
+        if feature_config.item_columns == "auto"
         else feature_config.item_columns,
     )
     negatives = None
@@ -281,8 +292,11 @@ def prepare(
         features.save(folder / "features.json")
         if negatives is not None:
             negatives.write_parquet(folder / "negatives.parquet")
-            manifest["negatives"] = {**config.negatives.model_dump(), "rows": negatives.height,
-                                     "note": "sampled negatives: metrics on them are sampled"}
+            manifest["negatives"] = {
+                **config.negatives.model_dump(),
+                "rows": negatives.height,
+                "note": "sampled negatives: metrics on them are sampled",
+            }
         manifest["quarantined_rows"] = report.write_quarantine(folder / "quarantine.jsonl")
         manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items() if v > 0}
         write_json(folder / MANIFEST, manifest)

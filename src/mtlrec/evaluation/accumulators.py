@@ -153,8 +153,9 @@ class MulticlassMetrics(TaskMetrics):
             raise ValueError(f"multiclass prediction must be (B, C), got {tuple(prediction.shape)}")
         n_classes = int(prediction.shape[1])
         if self.n_classes is not None and n_classes != self.n_classes:
-            raise ValueError(f"multiclass prediction has {n_classes} classes, expected "
-                             f"{self.n_classes}")
+            raise ValueError(
+                f"multiclass prediction has {n_classes} classes, expected {self.n_classes}"
+            )
         target = label.reshape(-1).long()
         confusion = M.confusion_matrix(prediction.argmax(dim=1), target, n_classes)
         if self._confusion is None:

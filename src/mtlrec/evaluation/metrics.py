@@ -164,8 +164,10 @@ def confusion_matrix(pred_classes: Tensor, labels: Tensor, n_classes: int) -> Te
     true = labels.reshape(-1).long()
     _check_same_length(pred, true, "confusion_matrix")
     if pred.numel() and (
-        int(pred.min()) < 0 or int(true.min()) < 0
-        or int(pred.max()) >= n_classes or int(true.max()) >= n_classes
+        int(pred.min()) < 0
+        or int(true.min()) < 0
+        or int(pred.max()) >= n_classes
+        or int(true.max()) >= n_classes
     ):
         raise ValueError(f"confusion_matrix: class indices must lie in [0, {n_classes})")
     flat = torch.bincount(true * n_classes + pred, minlength=n_classes * n_classes)
@@ -215,9 +217,7 @@ def multilabel_counts(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, T
     return tp, fp, fn
 
 
-def f1_from_counts(
-    tp: Tensor, fp: Tensor, fn: Tensor, average: Literal["micro", "macro"]
-) -> float:
+def f1_from_counts(tp: Tensor, fp: Tensor, fn: Tensor, average: Literal["micro", "macro"]) -> float:
     """Micro or macro F1 from per-class counts ``(C,)``.
 
     Micro pools the counts; macro averages the per-class F1 over the classes with at least

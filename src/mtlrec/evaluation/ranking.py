@@ -64,8 +64,10 @@ class UserItems:
         if self.indptr.ndim != 1 or self.indptr.numel() == 0 or int(self.indptr[0]) != 0:
             raise ValueError("indptr must be a non-empty 1-D tensor starting at 0")
         if int(self.indptr[-1]) != self.indices.numel():
-            raise ValueError(f"indptr ends at {int(self.indptr[-1])} but there are "
-                             f"{self.indices.numel()} indices")
+            raise ValueError(
+                f"indptr ends at {int(self.indptr[-1])} but there are "
+                f"{self.indices.numel()} indices"
+            )
         if bool((self.indptr[1:] < self.indptr[:-1]).any()):
             raise ValueError("indptr must be non-decreasing")
 
@@ -80,7 +82,8 @@ class UserItems:
         indptr = torch.zeros(len(lists) + 1, dtype=torch.int64)
         torch.cumsum(counts, 0, out=indptr[1:])
         parts = [
-            items.detach().cpu().long().reshape(-1) if isinstance(items, Tensor)
+            items.detach().cpu().long().reshape(-1)
+            if isinstance(items, Tensor)
             else torch.from_numpy(np.array(items, dtype=np.int64)).reshape(-1)
             for items in lists
         ]
@@ -116,8 +119,9 @@ class UserItems:
             return out
         row_ids = torch.repeat_interleave(torch.arange(rows.numel()), counts)
         first = torch.repeat_interleave(starts, counts)
-        offsets = torch.arange(total) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts,
-                                                               counts)
+        offsets = torch.arange(total) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts
+        )
         cols = self.indices[first + offsets]
         if int(cols.min()) < 0 or int(cols.max()) >= n_items:
             raise ValueError(f"item indices must lie in [0, {n_items})")
@@ -165,8 +169,10 @@ def per_user_metrics(
     """
     ks = _check_ks(ks)
     if scores.ndim != 2 or relevant.shape != scores.shape:
-        raise ValueError(f"scores {tuple(scores.shape)} and relevant {tuple(relevant.shape)} "
-                         "must both be (b, n_items)")
+        raise ValueError(
+            f"scores {tuple(scores.shape)} and relevant {tuple(relevant.shape)} "
+            "must both be (b, n_items)"
+        )
     if bool(torch.isnan(scores).any()):
         raise ValueError("scores contain nan")
     relevant = relevant.to(device=scores.device, dtype=torch.bool)
@@ -208,8 +214,9 @@ class TopKMetrics:
         self.reset()
 
     def reset(self) -> None:
-        self._sums: dict[str, float] = {f"{m}@{k}": 0.0 for m in RANK_METRICS
-                                        for k in _check_ks(self.ks)}
+        self._sums: dict[str, float] = {
+            f"{m}@{k}": 0.0 for m in RANK_METRICS for k in _check_ks(self.ks)
+        }
         self._users = 0
 
     def update(self, scores: Tensor, relevant: Tensor, excluded: Tensor | None = None) -> None:
@@ -249,10 +256,11 @@ def rank_metrics(
     acc = TopKMetrics(ks)
     for start in range(0, n_users, chunk_size):
         rows = torch.arange(start, min(start + chunk_size, n_users))
-        chunk = scores[start:start + rows.numel()]
+        chunk = scores[start : start + rows.numel()]
         relevant = target_items.dense(rows, n_items, scores.device)
-        excluded = None if excluded_items is None else excluded_items.dense(rows, n_items,
-                                                                              scores.device)
+        excluded = (
+            None if excluded_items is None else excluded_items.dense(rows, n_items, scores.device)
+        )
         acc.update(chunk, relevant, excluded)
     return acc.compute()
 
@@ -377,8 +385,9 @@ class RankingEvaluator:
             train_users, train_items = _pairs(self.train, self.user_col, self.item_col)
         else:
             train_users = train_items = torch.zeros(0, dtype=torch.int64)
-        n_users = int(torch.cat([test_users, train_users, torch.zeros(1, dtype=torch.int64)])
-                      .max()) + 1
+        n_users = (
+            int(torch.cat([test_users, train_users, torch.zeros(1, dtype=torch.int64)]).max()) + 1
+        )
         seen = UserItems.from_pairs(train_users, train_items, n_users)
 
         slices: dict[str, tuple[UserItems, UserItems | None]] = {
@@ -395,18 +404,21 @@ class RankingEvaluator:
         users = torch.unique(test_users)  # sorted
         n_items = self.n_items
         for start in range(0, users.numel(), self.chunk_size):
-            rows = users[start:start + self.chunk_size]
+            rows = users[start : start + self.chunk_size]
             scores = self.score_fn(rows)
             if n_items is None:
                 n_items = int(scores.shape[-1])
             if scores.shape != (rows.numel(), n_items):
-                raise ValueError(f"score_fn returned {tuple(scores.shape)} for {rows.numel()} "
-                                 f"users; expected ({rows.numel()}, {n_items})")
+                raise ValueError(
+                    f"score_fn returned {tuple(scores.shape)} for {rows.numel()} "
+                    f"users; expected ({rows.numel()}, {n_items})"
+                )
             device = scores.device
             excluded = seen.dense(rows, n_items, device)
             for name, (relevant, others) in slices.items():
-                mask = excluded if others is None else excluded | others.dense(rows, n_items,
-                                                                               device)
+                mask = (
+                    excluded if others is None else excluded | others.dense(rows, n_items, device)
+                )
                 accumulators[name].update(scores, relevant.dense(rows, n_items, device), mask)
         return {name: acc.compute() for name, acc in accumulators.items()}
 
@@ -420,8 +432,9 @@ def scores_from_matrix(matrix: Tensor) -> ScoreFn:
     return score_fn
 
 
-def merge_slices(results: Mapping[str, Mapping[str, float]], prefix: str = "ranking"
-                 ) -> dict[str, dict[str, float]]:
+def merge_slices(
+    results: Mapping[str, Mapping[str, float]], prefix: str = "ranking"
+) -> dict[str, dict[str, float]]:
     """``{"all": m, "cold": m2}`` -> ``{"ranking/all": m, "ranking/cold": m2}``: ranking rows
     ready to sit beside task rows in a split's results for :mod:`mtlrec.evaluation.report`."""
     return {f"{prefix}/{name}": dict(metrics) for name, metrics in results.items()}

@@ -18,3 +18,5 @@ __all__ = [
     "MultiTaskModel",
     "masked_task_loss",
 ]
+
+from mtlrec.models import cross_encoder  # noqa: E402,F401  (registers "cross_encoder")

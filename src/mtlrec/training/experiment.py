@@ -88,7 +88,9 @@ def load_run_data(config: ExperimentConfig, settings: FetchSettings, console: Co
     sources = {t["name"]: t.get("source_columns", []) for t in read_tasks(dataset.root)}
     excluded = {column for name in specs for column in sources.get(name, [])}
     data = RunData(dataset, examples, entities, specs, excluded)
-    if config.text is not None and (config.text.item or config.text.user or config.text.reviews):
+    text = config.text
+    cross = config.model.inputs.name == "cross_encoder"
+    if text is not None and (text.item or text.user or text.reviews or cross):
         _attach_text(config, settings, data, console)
     return data
 
@@ -129,6 +131,8 @@ def _attach_text(
         )
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
+    if config.model.inputs.name == "cross_encoder":
+        _attach_token_tables(data, encoder, item_texts, text.max_length // 2)
     data.timings["text_total_s"] = time.perf_counter() - start
     data.timings["text_encode_s"] = cache.stats.encoded_seconds
     data.timings["text_cache_hits"] = float(cache.stats.hits)
@@ -137,6 +141,21 @@ def _attach_text(
         f"text: encoded {cache.stats.misses:,} texts in {cache.stats.encoded_seconds:.1f}s"
         f", {cache.stats.hits:,} from the cache"
     )
+
+
+def _attach_token_tables(
+    data: RunData, encoder: Any, item_texts: list[str], max_tokens: int
+) -> None:
+    """Token tables of user profiles and item texts for the LM cross-encoder inputs."""
+    from mtlrec.models.cross_encoder import token_table
+    from mtlrec.text.templates import user_profile_texts
+
+    tables = data.dataset.tables
+    texts = dict(zip(data.entities.item_ids, item_texts, strict=True))
+    profiles = user_profile_texts(tables["interactions"], texts, None)
+    users = [profiles.get(u, "") for u in data.entities.user_ids]
+    data.entities.tables["users.tokens"] = token_table(encoder.tokenizer, users, max_tokens)
+    data.entities.tables["items.tokens"] = token_table(encoder.tokenizer, item_texts, max_tokens)
 
 
 def _attach_review_profiles(data: RunData, encoder: Any, cache: Any, batch_size: int) -> None:
@@ -174,7 +193,17 @@ def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
         schema.n_user_ids, schema.n_item_ids, schema.categorical, schema.numeric, schema.text, dense
     )
     inputs_cls = INPUTS.get(config.model.inputs.name)
-    inputs = inputs_cls(schema, entities.tables, **config.model.inputs.params)
+    params = dict(config.model.inputs.params)
+    if config.model.inputs.name == "cross_encoder" and config.text is not None:
+        text = config.text  # the LM and its fine-tuning mode come from the text section
+        params = {
+            "model": text.model,
+            "mode": text.mode,
+            "top_k": text.top_k,
+            "lora_r": text.lora_r,
+            **params,
+        }
+    inputs = inputs_cls(schema, entities.tables, **params)
     backbone = BACKBONES.get(config.model.backbone.name)(
         inputs.out_dim, list(data.specs), **config.model.backbone.params
     )

@@ -195,12 +195,17 @@ def weighted_backward(
     rows: list[Tensor] = []
     reached = [False] * len(shared)
     for task in names:
-        grads = torch.autograd.grad(scale(losses[task]), shared, retain_graph=True,
-                                    allow_unused=True)
-        rows.append(torch.cat([
-            (torch.zeros_like(p) if g is None else g).reshape(-1)
-            for p, g in zip(shared, grads, strict=True)
-        ]))
+        grads = torch.autograd.grad(
+            scale(losses[task]), shared, retain_graph=True, allow_unused=True
+        )
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for p, g in zip(shared, grads, strict=True)
+                ]
+            )
+        )
         reached = [r or g is not None for r, g in zip(reached, grads, strict=True)]
     combined = strategy.aggregate(torch.stack(rows), names)  # (T, P) -> (P,)
 

@@ -71,8 +71,7 @@ def cagrad_dual(gram: Tensor, c: float, max_iter: int = 250, tol: float = 1e-8) 
     return w.clamp_min(0.0)
 
 
-def _line_search(beta: float, radius: float, qa: float, qb: float, qc: float,
-                 hi: float) -> float:
+def _line_search(beta: float, radius: float, qa: float, qb: float, qc: float, hi: float) -> float:
     """``argmin_{x in [0, hi]} beta x + radius sqrt(qa x^2 + qb x + qc)``, a convex
     function of ``x`` (the quadratic is a squared norm, so ``qa >= 0``)."""
     if qa <= 1e-15 or radius * radius * qa <= beta * beta:  # monotone in x
@@ -80,8 +79,9 @@ def _line_search(beta: float, radius: float, qa: float, qb: float, qc: float,
     # With u = x + qb / 2qa and d = qc - qb^2 / 4qa the derivative is
     # beta + radius qa u / sqrt(qa u^2 + d); it vanishes at the u below.
     d = max(qc - qb * qb / (4 * qa), 0.0)
-    u = -math.copysign(math.sqrt(beta * beta * d / (qa * (radius * radius * qa - beta * beta))),
-                       beta)
+    u = -math.copysign(
+        math.sqrt(beta * beta * d / (qa * (radius * radius * qa - beta * beta))), beta
+    )
     return min(max(u - qb / (2 * qa), 0.0), hi)
 
 

@@ -65,9 +65,9 @@ class GradNorm(LossWeighting):
 
     def _update(self, task_losses: Tensor, idx: Tensor, shared: nn.Parameter) -> None:
         """One optimizer step on the weights of the tasks ``idx``, then renormalise."""
-        norms = torch.stack([
-            _grad_norm(loss, shared) for loss in task_losses
-        ]).to(self.task_weights)  # (T,) n_k = ||dL_k/dW||
+        norms = torch.stack([_grad_norm(loss, shared) for loss in task_losses]).to(
+            self.task_weights
+        )  # (T,) n_k = ||dL_k/dW||
         current = task_losses.detach().to(self.task_weights)
         first = torch.isnan(self.initial_losses[idx])
         self.initial_losses[idx[first]] = current[first]
