@@ -52,6 +52,9 @@ def pack_pairs(
 class CrossEncoderInputs(InputEncoder):
     """LM cross-encoder over the user's profile tokens and the item's text tokens."""
 
+    user_tokens: Tensor
+    item_tokens: Tensor
+
     def __init__(
         self,
         schema: InputSchema,
@@ -99,7 +102,8 @@ class CrossEncoderInputs(InputEncoder):
         keep = int(mask.sum(dim=1).max())  # trim the all-padding tail
         context = torch.no_grad() if self.mode == "frozen" else torch.enable_grad()
         with context:
-            return self.encoder(ids[:, :keep], mask[:, :keep])  # (B, H)
+            pooled: Tensor = self.encoder(ids[:, :keep], mask[:, :keep])  # (B, H)
+        return pooled
 
 
 INPUTS.register("cross_encoder")(CrossEncoderInputs)
