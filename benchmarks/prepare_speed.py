@@ -73,8 +73,11 @@ def main() -> None:
     payload = {
         "benchmark": "prepare_speed",
         "mtlrec_version": mtlrec.__version__,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "repeats": args.repeats,
         "results": results,
     }

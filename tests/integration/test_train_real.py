@@ -47,8 +47,8 @@ def test_train_then_evaluate_a_run(shared_data: Path, tmp_path: Path) -> None:
     assert set(payload["tasks"]) == {"like", "rating", "sentiment", "brand"}
     assert 0.5 < test["like"]["auc"] <= 1.0  # better than chance on sampled negatives
     assert test["rating"]["n"] == 458 and test["rating"]["rmse"] < 2.0
-    assert test["ranking [all]"]["n_users"] == 458
-    assert "recall@10" in test["ranking [all]"]
+    assert test["ranking (all)"]["n_users"] == 458
+    assert "recall@10" in test["ranking (all)"]
     assert payload["timings_s"]["text_encoded"] > 0
     steps = [json.loads(x) for x in (run / "train.jsonl").read_text().splitlines()]
     assert any("weight/brand" in s for s in steps)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 Results = Mapping[str, Mapping[str, Mapping[str, float]]]
@@ -104,7 +105,8 @@ def results_tables(results: Results) -> list[Table]:
             for column in columns:
                 table.add_column(column, justify="right")
             for row, metrics in group.items():
-                table.add_row(row, *(format_value(c, metrics.get(c)) for c in columns))
+                cells = (format_value(c, metrics.get(c)) for c in columns)
+                table.add_row(escape(row), *cells)  # row names are text, not rich markup
             tables.append(table)
     return tables
 

@@ -24,7 +24,10 @@ class MultiTaskModel(nn.Module):
         backbone: Backbone,
         heads: Mapping[str, Head],
         specs: Mapping[str, TaskSpec],
+        head_tables: Mapping[str, tuple[Tensor, str]] | None = None,
     ) -> None:
+        """``head_tables`` maps a feature name the heads read (e.g. ``item_tokens``) to an
+        entity table and the row key that indexes it (``(items.tokens, "item_row")``)."""
         super().__init__()
         missing = set(backbone.tasks) ^ set(heads)
         if missing:
@@ -33,6 +36,9 @@ class MultiTaskModel(nn.Module):
         self.backbone = backbone
         self.heads = nn.ModuleDict(dict(heads))
         self.specs = dict(specs)
+        self.head_rows = {name: row for name, (_, row) in (head_tables or {}).items()}
+        for name, (table, _) in (head_tables or {}).items():
+            self.register_buffer(f"head_table_{name}", table, persistent=False)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -41,6 +47,14 @@ class MultiTaskModel(nn.Module):
     def forward(self, features: Mapping[str, Tensor]) -> Predictions:
         x = self.inputs(features)  # (B, D)
         reps = self.backbone(x)  # task -> (B, H_t)
+        if self.head_rows:  # entity lookups the heads read, e.g. item tokens (B, L)
+            features = {
+                **features,
+                **{
+                    name: getattr(self, f"head_table_{name}")[features[row]]
+                    for name, row in self.head_rows.items()
+                },
+            }
         logits = {t: self.heads[t](reps[t], features) for t in self.tasks}
         return self.backbone.compose(logits)
 

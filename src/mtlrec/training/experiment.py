@@ -131,7 +131,8 @@ def _attach_text(
         )
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
-    if config.model.inputs.name == "cross_encoder":
+    heads = [t.head.name for t in (config.tasks or {}).values() if t.head is not None]
+    if config.model.inputs.name == "cross_encoder" or "self_attention" in heads:
         _attach_token_tables(data, encoder, item_texts, text.max_length // 2)
     data.timings["text_total_s"] = time.perf_counter() - start
     data.timings["text_encode_s"] = cache.stats.encoded_seconds
@@ -212,18 +213,31 @@ def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
         chosen = (config.tasks or {}).get(name)
         head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
         heads[name] = HEADS.get(head.name)(backbone.out_dim(name), spec, **head.params)
-    _init_heads_from_priors(heads, data)
-    return MultiTaskModel(inputs, backbone, heads, data.specs)
+    _init_heads_from_priors(
+        heads, data, negative_config(config, config.training.negatives.per_positive)
+    )
+    head_tables = {}
+    if "items.tokens" in entities.tables:  # the self-attention head reads item tokens
+        head_tables["item_tokens"] = (entities.tables["items.tokens"], "item_row")
+    return MultiTaskModel(inputs, backbone, heads, data.specs, head_tables)
 
 
-def _init_heads_from_priors(heads: dict[str, Head], data: RunData) -> None:
-    """Output biases start at the training label mean (regression) or its logit (binary)."""
+def _init_heads_from_priors(
+    heads: dict[str, Head], data: RunData, negatives: NegativeConfig | None
+) -> None:
+    """Output biases start at the training label mean (regression) or its logit (binary),
+    counting the sampled negatives a task is trained on."""
     train = data.examples.subset("train")
     for name, head in heads.items():
         spec, mask = data.specs[name], train.masks[name]
         if not bool(mask.any()) or spec.kind not in ("regression", "binary", "multilabel"):
             continue
-        mean = train.labels[name][mask].float().mean(dim=0).reshape(-1)
+        labels = train.labels[name][mask].float()
+        total, count = labels.sum(dim=0), float(len(labels))
+        if negatives is not None and name in negatives.labels:
+            drawn = negatives.per_positive * len(train)
+            total, count = total + drawn * negatives.labels[name], count + drawn
+        mean = (total / count).reshape(-1)
         prior = mean if spec.kind == "regression" else torch.logit(mean.clamp(1e-4, 1 - 1e-4))
         head.init_output(prior)
 
@@ -256,7 +270,7 @@ def evaluate_run(
         if len(cold):
             rows.update(
                 {
-                    f"{t} [cold items]": m
+                    f"{t} (cold items)": m
                     for t, m in task_metrics(model, cold, data.specs, batch, device).items()
                 }
             )
@@ -270,7 +284,7 @@ def evaluate_run(
                 config.evaluation.ks,
                 device=device,
             )
-            rows.update({f"ranking [{name}]": values for name, values in slices.items()})
+            rows.update({f"ranking ({name})": values for name, values in slices.items()})
         results[split] = rows
     return results
 

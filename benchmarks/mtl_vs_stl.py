@@ -1,0 +1,195 @@
+"""Multi-task vs single-task models of the same size, side by side, on the same split.
+
+For each dataset preset and seed, trains the preset's multi-task model and, for every task,
+the same architecture with that one head (same inputs, backbone sizes, epochs, early
+stopping on the validation split), then compares their test metrics. Reports per task the
+mean and std over seeds, the MTL - STL difference, the MTL/STL ratio and a paired t-test
+over seeds. Run on purpose (``make bench``); results go to ``--out`` (JSON) and a Markdown
+table beside it.
+
+    python benchmarks/mtl_vs_stl.py --seeds 0 1 2 --out benchmarks/results/mtl_vs_stl.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from scipy import stats
+
+import mtlrec
+from mtlrec.config.experiment import ExperimentConfig, TaskConfig
+from mtlrec.config.loading import load_config
+from mtlrec.data.fetch import FetchSettings
+from mtlrec.training.experiment import RunData, evaluate_run, load_run_data, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIMARY = {
+    "binary": ("auc", "max"),
+    "regression": ("rmse", "min"),
+    "multiclass": ("macro_f1", "max"),
+    "multilabel": ("auc", "max"),
+}
+PRESETS = {
+    "ml-100k": "configs/ml-100k.yaml",
+    "amazon-musical-instruments": "configs/amazon-musical-instruments.yaml",
+}
+
+
+def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentConfig:
+    """The preset restricted to ``task``: same model sizes, one head, no task weighting.
+
+    Early stopping watches the task's own primary validation metric.
+    """
+    tasks = config.tasks or {}
+    only = {task: tasks.get(task, TaskConfig())}
+    stopping = config.training.early_stopping
+    if stopping is not None:
+        metric, mode = PRIMARY[kind]
+        stopping = stopping.model_copy(update={"monitor": f"valid/{task}/{metric}", "mode": mode})
+    ranking = config.evaluation.ranking_task if config.evaluation.ranking_task == task else None
+    return config.model_copy(
+        update={
+            "name": f"{config.name}-stl-{task}",
+            "tasks": only,
+            "weighting": config.weighting.model_copy(update={"name": "equal", "params": {}}),
+            "training": config.training.model_copy(update={"early_stopping": stopping}),
+            "evaluation": config.evaluation.model_copy(update={"ranking_task": ranking}),
+        }
+    )
+
+
+def restrict(data: RunData, tasks: list[str]) -> RunData:
+    """The same data (same split, same inputs) with only ``tasks`` trained and evaluated."""
+    return replace(data, specs={t: data.specs[t] for t in tasks})
+
+
+def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    model, trainer = train_model(config, data, run_dir, progress=False)
+    trained = time.perf_counter() - start
+    results = evaluate_run(config, data, model, splits=("test",))["test"]
+    return {
+        "test": results,
+        "train_s": round(trained, 1),
+        "epochs": trainer.state.epoch,
+        "best_epoch": trainer.state.best_epoch,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def summarise(
+    runs: dict[str, dict[int, dict[str, Any]]], data: RunData, ranking_task: str | None
+) -> dict[str, Any]:
+    """Mean, std, difference, ratio and paired t-test per task (and for ranking)."""
+    rows: dict[str, Any] = {}
+    seeds = sorted(runs["mtl"])
+    for task, spec in data.specs.items():
+        metric, mode = PRIMARY[spec.kind]
+        mtl = [runs["mtl"][s]["test"][task][metric] for s in seeds]
+        stl = [runs[f"stl-{task}"][s]["test"][task][metric] for s in seeds]
+        rows[f"{task}/{metric}"] = _compare(mtl, stl, mode)
+    if ranking_task is not None:
+        for metric in ("ndcg@10", "recall@10"):
+            mtl = [runs["mtl"][s]["test"]["ranking (all)"][metric] for s in seeds]
+            stl = [runs[f"stl-{ranking_task}"][s]["test"]["ranking (all)"][metric] for s in seeds]
+            rows[f"ranking/{metric}"] = _compare(mtl, stl, "max")
+    return rows
+
+
+def _compare(mtl: list[float], stl: list[float], mode: str) -> dict[str, Any]:
+    diff = [a - b for a, b in zip(mtl, stl, strict=True)]
+    better = statistics.mean(diff) > 0 if mode == "max" else statistics.mean(diff) < 0
+    p_value = float(stats.ttest_rel(mtl, stl).pvalue) if len(mtl) > 1 and any(diff) else 1.0
+    return {
+        "mode": mode,
+        "mtl_mean": statistics.mean(mtl),
+        "mtl_std": statistics.pstdev(mtl),
+        "stl_mean": statistics.mean(stl),
+        "stl_std": statistics.pstdev(stl),
+        "diff_mean": statistics.mean(diff),
+        "ratio": statistics.mean(mtl) / statistics.mean(stl),
+        "mtl_better": better,
+        "paired_t_p": p_value,
+        "mtl": mtl,
+        "stl": stl,
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = ["# MTL vs single-task models (test split, mean ± std over seeds)", ""]
+    for dataset, block in results["datasets"].items():
+        lines += [
+            f"## {dataset}",
+            "",
+            "| task / metric | MTL | STL | MTL − STL | MTL/STL | paired t p | better |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key, row in block["summary"].items():
+            lines.append(
+                f"| {key} ({row['mode']}) | {row['mtl_mean']:.4f} ± {row['mtl_std']:.4f} | "
+                f"{row['stl_mean']:.4f} ± {row['stl_std']:.4f} | {row['diff_mean']:+.4f} | "
+                f"{row['ratio']:.3f} | {row['paired_t_p']:.3f} | "
+                f"{'MTL' if row['mtl_better'] else 'STL'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mtl_vs_stl.json")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--epochs", type=int, default=None, help="override the presets' epochs")
+    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-mtl-vs-stl")
+    args = parser.parse_args()
+    settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
+    console = Console()
+    output: dict[str, Any] = {
+        "benchmark": "mtl_vs_stl",
+        "mtlrec_version": mtlrec.__version__,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "seeds": args.seeds,
+        "datasets": {},
+    }
+    for dataset in args.datasets:
+        overrides = [f"training.epochs={args.epochs}"] if args.epochs else []
+        base = load_config(ExperimentConfig, ROOT / PRESETS[dataset], overrides)
+        data = load_run_data(base, settings, console)
+        runs: dict[str, dict[int, dict[str, Any]]] = {}
+        variants = {"mtl": (base, data)}
+        for task in data.specs:
+            stl = single_task(base, task, data.specs[task].kind)
+            variants[f"stl-{task}"] = (stl, restrict(data, [task]))
+        for seed in args.seeds:
+            for name, (config, variant_data) in variants.items():
+                seeded = config.model_copy(update={"seed": seed})
+                result = run_one(seeded, variant_data, args.runs / dataset / f"{name}-{seed}")
+                runs.setdefault(name, {})[seed] = result
+                console.print(
+                    f"{dataset} seed {seed} {name}: {result['train_s']}s, epochs {result['epochs']}"
+                )
+        output["datasets"][dataset] = {
+            "config": str(PRESETS[dataset]),
+            "summary": summarise(runs, data, base.evaluation.ranking_task),
+            "runs": runs,
+            "text_timings_s": data.timings,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(output, indent=2, default=str) + "\n")
+        args.out.with_suffix(".md").write_text(markdown(output))
+    console.print(markdown(output))
+
+
+if __name__ == "__main__":
+    main()
