@@ -57,3 +57,27 @@ def test_dataset_needs_name_or_source(tmp_path: Path) -> None:
     path.write_text("dataset: {source: tabular}\n")
     with pytest.raises(ConfigError, match="needs 'files'"):
         load_config(PrepareConfig, path)
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_preset_is_valid_and_names_registered_components(path: Path) -> None:
+    from mtlrec.config.experiment import ExperimentConfig
+    from mtlrec.data.catalog import DATASETS
+    from mtlrec.models import BACKBONES, HEADS, INPUTS
+    from mtlrec.weighting import WEIGHTINGS
+
+    config = load_config(ExperimentConfig, path)
+    assert config.data.dataset.name in DATASETS
+    assert config.model.backbone.name in BACKBONES
+    assert config.model.inputs.name in INPUTS
+    assert config.weighting.name in WEIGHTINGS
+    for task in (config.tasks or {}).values():
+        assert task.head is None or task.head.name in HEADS
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "data").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_data_config_is_valid(path: Path) -> None:
+    assert load_config(PrepareConfig, path).dataset.name is not None
