@@ -34,7 +34,7 @@ from typing import Any, Literal
 import polars as pl
 
 from mtlrec.data.report import FileTally, ReadReport
-from mtlrec.data.schema import CanonicalTables
+from mtlrec.data.schema import INTERACTION_SCHEMA, REVIEW_SCHEMA, CanonicalTables
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 
 Release = Literal["2014", "2018"]
@@ -43,26 +43,6 @@ RELEASES: tuple[str, ...] = ("2014", "2018")
 MIN_STARS = 1.0
 MAX_STARS = 5.0
 
-INTERACTIONS_SCHEMA: dict[str, pl.DataType] = {
-    "interaction_id": pl.Int64(),
-    "user_id": pl.String(),
-    "item_id": pl.String(),
-    "timestamp": pl.Int64(),
-    "event": pl.String(),
-    "value": pl.Float64(),
-}
-REVIEWS_SCHEMA: dict[str, pl.DataType] = {
-    "interaction_id": pl.Int64(),
-    "user_id": pl.String(),
-    "item_id": pl.String(),
-    "timestamp": pl.Int64(),
-    "stars": pl.Float64(),
-    "text": pl.String(),
-    "summary": pl.String(),
-    "helpful_up": pl.Int64(),
-    "helpful_total": pl.Int64(),
-    "has_text": pl.Boolean(),
-}
 USERS_SCHEMA: dict[str, pl.DataType] = {"user_id": pl.String(), "name": pl.String()}
 META_SCHEMA: dict[str, pl.DataType] = {
     "item_id": pl.String(),
@@ -268,7 +248,7 @@ class _ReviewColumns:
                 "event": ["review"] * n,
                 "value": self.stars,
             },
-            schema=INTERACTIONS_SCHEMA,
+            schema=INTERACTION_SCHEMA,
         )
         reviews = pl.DataFrame(
             {
@@ -283,7 +263,7 @@ class _ReviewColumns:
                 "helpful_total": self.helpful_total,
                 "has_text": [text is not None for text in self.text],
             },
-            schema=REVIEWS_SCHEMA,
+            schema=REVIEW_SCHEMA,
         )
         users = pl.DataFrame(
             {"user_id": list(self.names), "name": list(self.names.values())},

@@ -17,7 +17,7 @@ from typing import ClassVar
 import polars as pl
 
 from mtlrec.data.report import DataFormatError, FileTally, ReadReport
-from mtlrec.data.schema import CanonicalTables, conform
+from mtlrec.data.schema import INTERACTION_SCHEMA, CanonicalTables, conform
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 
 RETAILROCKET_FILES: dict[str, str] = {
@@ -53,14 +53,7 @@ class EventRows:
                     "event": self.events,
                     "value": [1.0] * n,
                 },
-                schema={
-                    "interaction_id": pl.Int64(),
-                    "user_id": pl.String(),
-                    "item_id": pl.String(),
-                    "timestamp": pl.Int64(),
-                    "event": pl.String(),
-                    "value": pl.Float64(),
-                },
+                schema=INTERACTION_SCHEMA,
             ),
             "interactions",
         )

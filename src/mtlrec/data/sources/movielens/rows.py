@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from mtlrec.data.report import DataFormatError, FileTally
-from mtlrec.data.schema import conform
+from mtlrec.data.schema import INTERACTION_SCHEMA, conform
 from mtlrec.data.sources.base import numbered_lines, open_text
 from mtlrec.data.sources.movielens.common import StarScale, _int, _RowError
 
@@ -182,14 +182,7 @@ class _Ratings:
                 "event": ["rating"] * n,
                 "value": self.values,
             },
-            schema={
-                "interaction_id": pl.Int64(),
-                "user_id": pl.String(),
-                "item_id": pl.String(),
-                "timestamp": pl.Int64(),
-                "event": pl.String(),
-                "value": pl.Float64(),
-            },
+            schema=INTERACTION_SCHEMA,
         )
         return conform(frame, "interactions")
 
