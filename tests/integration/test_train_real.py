@@ -21,6 +21,7 @@ tasks:
   rating: {loss: huber}
   sentiment: {}
   brand: {}
+  review_text: {loss: infonce, head: {name: cosine}}
 text: {item: true, user: true, reviews: true, batch_size: 32}
 model:
   inputs: {name: features, params: {embedding_dim: 8, text_dim: 16}}
@@ -44,7 +45,9 @@ def test_train_then_evaluate_a_run(shared_data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads((run / "results.json").read_text())
     test = payload["results"]["test"]
-    assert set(payload["tasks"]) == {"like", "rating", "sentiment", "brand"}
+    assert set(payload["tasks"]) == {"like", "rating", "sentiment", "brand", "review_text"}
+    # the similarity task: predicted review embeddings rank their own review above chance
+    assert test["review_text"]["n"] > 400 and test["review_text"]["target_mrr"] > 0.0
     assert 0.5 < test["like"]["auc"] <= 1.0  # better than chance on sampled negatives
     assert test["rating"]["n"] == 458 and test["rating"]["rmse"] < 2.0
     assert test["ranking (all)"]["n_users"] == 458

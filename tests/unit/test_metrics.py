@@ -340,8 +340,20 @@ def test_make_task_metrics_kinds() -> None:
     assert isinstance(multiclass, MulticlassMetrics) and multiclass.n_classes == 4
     assert isinstance(make_task_metrics("multilabel"), MultilabelMetrics)
     assert isinstance(make_task_metrics("regression"), RegressionMetrics)
-    with pytest.raises(ValueError, match="similarity"):
-        make_task_metrics("similarity")
+    similarity = make_task_metrics("similarity")
+    own = torch.eye(4)
+    similarity.update(own * 2, own)  # each prediction points at its own target
+    assert similarity.compute() == {
+        "n": 4,
+        "mean_cosine": pytest.approx(1.0),
+        "target_mrr": pytest.approx(1.0),
+        "target_hit@10": 1.0,
+    }
+    similarity.reset()
+    similarity.update(own.roll(1, dims=0), own)  # each points at another row's target
+    out = similarity.compute()
+    # own score 0 ties with every other target and ties count against it: rank 4
+    assert out["mean_cosine"] == pytest.approx(0.0) and out["target_mrr"] == pytest.approx(0.25)
 
 
 def test_multitask_metrics_route_by_name_and_count_known_labels() -> None:
@@ -353,7 +365,7 @@ def test_multitask_metrics_route_by_name_and_count_known_labels() -> None:
         TaskSpec("match", "similarity", n_outputs=8),
     ]
     mtm = MultiTaskMetrics(tasks)
-    assert mtm.untracked == ("match",)
+    assert mtm.untracked == ()
     preds = {
         "like": torch.tensor([2.0, -1.0, 0.5, -3.0]),
         "rating": torch.tensor([4.0, 3.0, 1.0, 5.0]),
@@ -373,7 +385,7 @@ def test_multitask_metrics_route_by_name_and_count_known_labels() -> None:
     }
     mtm.update(preds, labels, masks)  # no "tags" labels in this batch; "like" unmasked
     out = mtm.compute()
-    assert list(out) == ["like", "rating", "genre", "tags"]
+    assert list(out) == ["like", "rating", "genre", "tags", "match"]
     assert out["like"]["n"] == 4
     assert out["like"]["auc"] == pytest.approx(0.5)  # positives 2, -3; negatives -1, 0.5
     assert out["like"]["accuracy"] == pytest.approx(0.5)

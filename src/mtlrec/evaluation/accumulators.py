@@ -234,13 +234,52 @@ class RegressionMetrics(TaskMetrics):
         return {"rmse": (self._squared / self._n) ** 0.5, "mae": self._absolute / self._n}
 
 
+class SimilarityMetrics(TaskMetrics):
+    """Similarity task: embedding ``(B, D)`` against target embeddings ``(B, D)``.
+
+    ``mean_cosine`` between each prediction and its own target, and ``target_mrr`` /
+    ``target_hit@10``: the rank of the own target among all targets seen (ties count
+    against it), computed in chunks of 1024 rows.
+    """
+
+    kind = "similarity"
+    metric_names = ("mean_cosine", "target_mrr", "target_hit@10")
+
+    def _reset(self) -> None:
+        self._predictions: list[Tensor] = []
+        self._targets: list[Tensor] = []
+
+    def _update(self, prediction: Tensor, label: Tensor) -> None:
+        if prediction.dim() != 2 or prediction.shape != label.shape:
+            raise ValueError("similarity predictions and labels must both be (B, D)")
+        self._predictions.append(torch.nn.functional.normalize(prediction.double(), dim=-1))
+        self._targets.append(torch.nn.functional.normalize(label.double(), dim=-1))
+
+    def _compute(self) -> dict[str, float]:
+        predictions, targets = torch.cat(self._predictions), torch.cat(self._targets)
+        own = (predictions * targets).sum(-1)  # (N,)
+        ranks = []
+        for start in range(0, len(predictions), 1024):
+            scores = predictions[start : start + 1024] @ targets.T  # (b, N)
+            rows = torch.arange(len(scores))
+            mine = scores[rows, start + rows]  # the own score from the same product
+            ranks.append((scores >= mine[:, None]).sum(-1))
+        rank = torch.cat(ranks).double()
+        return {
+            "mean_cosine": float(own.mean()),
+            "target_mrr": float((1 / rank).mean()),
+            "target_hit@10": float((rank <= 10).double().mean()),
+        }
+
+
 TASK_METRICS: dict[str, type[TaskMetrics]] = {
     "binary": BinaryMetrics,
     "multiclass": MulticlassMetrics,
     "multilabel": MultilabelMetrics,
     "regression": RegressionMetrics,
+    "similarity": SimilarityMetrics,
 }
-"""Accumulator class per task kind (``similarity`` has none)."""
+"""Accumulator class per task kind."""
 
 
 def make_task_metrics(kind: TaskKind, n_outputs: int | None = None) -> TaskMetrics:

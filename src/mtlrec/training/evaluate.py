@@ -67,7 +67,7 @@ def task_metrics(
 ) -> dict[str, dict[str, float]]:
     """Per-task metrics on ``examples``; tasks without known labels there are left out."""
     predictions = predict(model, examples.features, batch_size, device)
-    tracked = [spec for spec in specs.values() if spec.kind != "similarity"]
+    tracked = list(specs.values())
     metrics = MultiTaskMetrics(tracked)
     labels = {s.name: examples.labels[s.name] for s in tracked}
     masks = {s.name: examples.masks[s.name] for s in tracked}

@@ -42,6 +42,10 @@ from mtlrec.training.loader import ExampleLoader, NegativeConfig
 from mtlrec.training.trainer import Stage, Trainer
 from mtlrec.weighting import make_weighting
 
+TEXT_TASKS: tuple[str, ...] = ("review_text",)
+"""Tasks whose labels are LM embeddings: ``review_text`` is the embedding of the example's
+own review (a similarity target, never an input)."""
+
 
 @dataclass
 class RunData:
@@ -68,11 +72,13 @@ def prepared_dataset(config: ExperimentConfig, settings: FetchSettings) -> Prepa
 def _task_specs(config: ExperimentConfig, available: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
     if config.tasks is None:
         return available
-    unknown = sorted(set(config.tasks) - set(available))
+    unknown = sorted(set(config.tasks) - set(available) - set(TEXT_TASKS))
     if unknown:
         raise ValueError(f"tasks {unknown} are not in the dataset; it has {sorted(available)}")
     specs = {}
     for name, task in config.tasks.items():
+        if name in TEXT_TASKS:
+            continue  # built from the LM with the text tables (_attach_review_target)
         base = available[name]
         specs[name] = TaskSpec(
             name, base.kind, base.n_outputs, task.loss, task.weight, level=base.level
@@ -131,6 +137,8 @@ def _attach_text(
         )
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
+    if "review_text" in (config.tasks or {}):
+        _attach_review_target(config, data, encoder, cache, text.batch_size)
     heads = [t.head.name for t in (config.tasks or {}).values() if t.head is not None]
     if config.model.inputs.name == "cross_encoder" or "self_attention" in heads:
         _attach_token_tables(data, encoder, item_texts, text.max_length // 2)
@@ -141,6 +149,32 @@ def _attach_text(
     console.print(
         f"text: encoded {cache.stats.misses:,} texts in {cache.stats.encoded_seconds:.1f}s"
         f", {cache.stats.hits:,} from the cache"
+    )
+
+
+def _attach_review_target(
+    config: ExperimentConfig, data: RunData, encoder: Any, cache: Any, batch_size: int
+) -> None:
+    """The ``review_text`` similarity task: predict the LM embedding of the example's review."""
+    import polars as pl
+
+    from mtlrec.text.templates import review_text
+
+    if data.examples.unit != "interaction":
+        raise ValueError("the review_text task needs interaction examples")
+    reviews = data.dataset.tables["reviews"].filter(pl.col("has_text"))
+    order = data.dataset.tables["interactions"].select("interaction_id")
+    texts = order.join(reviews, on="interaction_id", how="left", maintain_order="left")
+    known = texts["has_text"].fill_null(False).to_numpy()
+    rows = [review_text(r) for r, k in zip(texts.iter_rows(named=True), known, strict=True) if k]
+    vectors = torch.from_numpy(cache.get_or_encode(encoder, rows, batch_size=batch_size).copy())
+    labels = torch.zeros(len(known), vectors.shape[1])
+    labels[torch.from_numpy(known)] = vectors
+    data.examples.labels["review_text"] = labels
+    data.examples.masks["review_text"] = torch.from_numpy(known.copy())
+    task = (config.tasks or {})["review_text"]
+    data.specs["review_text"] = TaskSpec(
+        "review_text", "similarity", int(vectors.shape[1]), task.loss or "infonce", task.weight
     )
 
 
