@@ -349,8 +349,8 @@ def train_model(
         item_vocab_index=data.entities.item_vocab_index,
     )
     callbacks: list[Callback] = [
-        JsonlLogger(run_dir / "train.jsonl", every=10),
-        TensorBoardLogger(run_dir / "tensorboard", every=10),
+        JsonlLogger(run_dir / "train.jsonl", every=1),
+        TensorBoardLogger(run_dir / "tensorboard", every=1),
     ]
     if progress:
         callbacks.append(ProgressBar())
