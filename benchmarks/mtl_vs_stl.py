@@ -28,7 +28,8 @@ import mtlrec
 from mtlrec.config.experiment import ExperimentConfig, TaskConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.experiment import RunData, evaluate_run, load_run_data, train_model
+from mtlrec.training.experiment import evaluate_run, train_model
+from mtlrec.training.run_data import RunData, load_run_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIMARY = {

@@ -7,10 +7,8 @@ TensorBoard logs, and ``checkpoints/`` for exact resume.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,7 @@ import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import TaskSpec
-from mtlrec.data.examples import EntityData, ExampleSet, load_examples
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.data.labels import read_tasks
-from mtlrec.data.prepare import prepare
-from mtlrec.data.store import PreparedDataset
 from mtlrec.evaluation import print_results, results_to_json
 from mtlrec.models.backbones import BACKBONES
 from mtlrec.models.heads import HEADS, Head
@@ -39,182 +32,9 @@ from mtlrec.training.callbacks import (
 )
 from mtlrec.training.evaluate import evaluation_set, flatten, ranking_metrics, task_metrics
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
+from mtlrec.training.run_data import RunData, load_run_data
 from mtlrec.training.trainer import Stage, Trainer
 from mtlrec.weighting import make_weighting
-
-TEXT_TASKS: tuple[str, ...] = ("review_text",)
-"""Tasks whose labels are LM embeddings: ``review_text`` is the embedding of the example's
-own review (a similarity target, never an input)."""
-
-
-@dataclass
-class RunData:
-    """Everything a model is built and evaluated on."""
-
-    dataset: PreparedDataset
-    examples: ExampleSet
-    entities: EntityData
-    specs: dict[str, TaskSpec]
-    excluded_inputs: set[str]
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def prepared_dataset(config: ExperimentConfig, settings: FetchSettings) -> PreparedDataset:
-    """The prepared dataset of ``config.data``, prepared once into the cache (keyed by config)."""
-    key = hashlib.sha256(config.data.model_dump_json().encode()).hexdigest()[:12]
-    name = config.data.dataset.name or "custom"
-    root = settings.cache_dir / "prepared" / f"{name}-{key}"
-    if not (root / "manifest.json").is_file():
-        prepare(config.data, root, settings)
-    return PreparedDataset.load(root)
-
-
-def _task_specs(config: ExperimentConfig, available: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
-    if config.tasks is None:
-        return available
-    unknown = sorted(set(config.tasks) - set(available) - set(TEXT_TASKS))
-    if unknown:
-        raise ValueError(f"tasks {unknown} are not in the dataset; it has {sorted(available)}")
-    specs = {}
-    for name, task in config.tasks.items():
-        if name in TEXT_TASKS:
-            continue  # built from the LM with the text tables (_attach_review_target)
-        base = available[name]
-        specs[name] = TaskSpec(
-            name, base.kind, base.n_outputs, task.loss, task.weight, level=base.level
-        )
-    return specs
-
-
-def load_run_data(config: ExperimentConfig, settings: FetchSettings, console: Console) -> RunData:
-    """Prepare (or reuse) the dataset, build examples and, if asked, the LM embedding tables."""
-    dataset = prepared_dataset(config, settings)
-    examples, entities, available = load_examples(dataset)
-    specs = _task_specs(config, available)
-    sources = {t["name"]: t.get("source_columns", []) for t in read_tasks(dataset.root)}
-    excluded = {column for name in specs for column in sources.get(name, [])}
-    data = RunData(dataset, examples, entities, specs, excluded)
-    text = config.text
-    cross = config.model.inputs.name == "cross_encoder"
-    if text is not None and (text.item or text.user or text.reviews or cross):
-        _attach_text(config, settings, data, console)
-    return data
-
-
-def _attach_text(
-    config: ExperimentConfig, settings: FetchSettings, data: RunData, console: Console
-) -> None:
-    from mtlrec.text import EmbeddingCache, TextEncoder
-    from mtlrec.text.tables import item_text_table, user_text_table
-
-    assert config.text is not None
-    text = config.text
-    encoder = TextEncoder.from_pretrained(
-        text.model, pooling=text.pooling, max_length=text.max_length
-    )
-    cache = EmbeddingCache(settings.cache_dir / "embeddings")
-    tables = data.dataset.tables
-    start = time.perf_counter()
-    excluded_fields = {c.split(".", 1)[1] for c in data.excluded_inputs if c.startswith("items.")}
-    item_table, item_texts = item_text_table(
-        tables["items"], encoder, cache, excluded_fields, batch_size=text.batch_size, progress=True
-    )
-    if text.item:
-        data.entities.add_text("items.text", item_table)
-    if text.user:
-        texts = dict(zip(data.entities.item_ids, item_texts, strict=True))
-        data.entities.add_text(
-            "users.text",
-            user_text_table(
-                tables["users"],
-                tables["interactions"],
-                texts,
-                encoder,
-                cache,
-                batch_size=text.batch_size,
-                progress=True,
-            ),
-        )
-    if text.reviews and tables["reviews"].height:
-        _attach_review_profiles(data, encoder, cache, text.batch_size)
-    if "review_text" in (config.tasks or {}):
-        _attach_review_target(config, data, encoder, cache, text.batch_size)
-    heads = [t.head.name for t in (config.tasks or {}).values() if t.head is not None]
-    if config.model.inputs.name == "cross_encoder" or "self_attention" in heads:
-        _attach_token_tables(data, encoder, item_texts, text.max_length // 2)
-    data.timings["text_total_s"] = time.perf_counter() - start
-    data.timings["text_encode_s"] = cache.stats.encoded_seconds
-    data.timings["text_cache_hits"] = float(cache.stats.hits)
-    data.timings["text_encoded"] = float(cache.stats.misses)
-    console.print(
-        f"text: encoded {cache.stats.misses:,} texts in {cache.stats.encoded_seconds:.1f}s"
-        f", {cache.stats.hits:,} from the cache"
-    )
-
-
-def _attach_review_target(
-    config: ExperimentConfig, data: RunData, encoder: Any, cache: Any, batch_size: int
-) -> None:
-    """The ``review_text`` similarity task: predict the LM embedding of the example's review."""
-    import polars as pl
-
-    from mtlrec.text.templates import review_text
-
-    if data.examples.unit != "interaction":
-        raise ValueError("the review_text task needs interaction examples")
-    reviews = data.dataset.tables["reviews"].filter(pl.col("has_text"))
-    order = data.dataset.tables["interactions"].select("interaction_id")
-    texts = order.join(reviews, on="interaction_id", how="left", maintain_order="left")
-    known = texts["has_text"].fill_null(False).to_numpy()
-    rows = [review_text(r) for r, k in zip(texts.iter_rows(named=True), known, strict=True) if k]
-    vectors = torch.from_numpy(cache.get_or_encode(encoder, rows, batch_size=batch_size).copy())
-    labels = torch.zeros(len(known), vectors.shape[1])
-    labels[torch.from_numpy(known)] = vectors
-    data.examples.labels["review_text"] = labels
-    data.examples.masks["review_text"] = torch.from_numpy(known.copy())
-    task = (config.tasks or {})["review_text"]
-    data.specs["review_text"] = TaskSpec(
-        "review_text", "similarity", int(vectors.shape[1]), task.loss or "infonce", task.weight
-    )
-
-
-def _attach_token_tables(
-    data: RunData, encoder: Any, item_texts: list[str], max_tokens: int
-) -> None:
-    """Token tables of user profiles and item texts for the LM cross-encoder inputs."""
-    from mtlrec.models.cross_encoder import token_table
-    from mtlrec.text.templates import user_profile_texts
-
-    tables = data.dataset.tables
-    texts = dict(zip(data.entities.item_ids, item_texts, strict=True))
-    profiles = user_profile_texts(tables["interactions"], texts, None)
-    users = [profiles.get(u, "") for u in data.entities.user_ids]
-    data.entities.tables["users.tokens"] = token_table(encoder.tokenizer, users, max_tokens)
-    data.entities.tables["items.tokens"] = token_table(encoder.tokenizer, item_texts, max_tokens)
-
-
-def _attach_review_profiles(data: RunData, encoder: Any, cache: Any, batch_size: int) -> None:
-    import polars as pl
-
-    from mtlrec.text.tables import review_profiles
-
-    users = pl.DataFrame({"user_id": data.entities.user_ids}).with_row_index("user_row")
-    reviews = data.dataset.tables["reviews"].join(users, on="user_id")
-    inter = data.dataset.tables["interactions"]
-    if data.examples.unit != "interaction":
-        raise ValueError("review profiles need interaction examples")
-    ids = inter["interaction_id"].to_numpy()
-    per_example, per_user = review_profiles(
-        ids,
-        data.examples.features["user_row"].numpy(),
-        reviews,
-        encoder,
-        cache,
-        batch_size=batch_size,
-        progress=True,
-    )
-    data.examples.features["review_profile"] = per_example
-    data.entities.user_dense["review_profile"] = per_user
 
 
 def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
