@@ -157,3 +157,23 @@ def test_esmm_outputs_joint_probabilities_below_each_step() -> None:
     expected = torch.sigmoid(logits["view"]) * torch.sigmoid(logits["buy"])
     assert torch.allclose(torch.sigmoid(joint["buy"]), expected, atol=1e-6)
     assert torch.equal(joint["view"], logits["view"])
+
+
+def test_dot_interactions_add_every_vector_pair(toy: Callable[..., Any]) -> None:
+    examples, tables = toy(n=256)
+    plain = FeatureInputs(SCHEMA, tables, embedding_dim=8, text_dim=16)
+    dots = FeatureInputs(SCHEMA, tables, embedding_dim=8, text_dim=16, dot_interactions=True)
+    # vectors: user id, item id, items.kind, items.text (projected to 8): 4 -> 6 pairs
+    assert dots.out_dim == 8 * 4 + 1 + 6
+    assert plain.out_dim == 8 * 3 + 16 + 1
+    assert dots(examples.features).shape == (256, dots.out_dim)
+    torch.manual_seed(0)
+    body = BACKBONES.get("shared_bottom")(
+        dots.out_dim, list(TOY_SPECS), shared=(32,), tower=(16,), dropout=0.0
+    )
+    heads = {t: HEADS.get("fc")(body.out_dim(t), s) for t, s in TOY_SPECS.items()}
+    model = MultiTaskModel(dots, body, heads, TOY_SPECS)
+    before = losses(model, examples)
+    train(model, examples)
+    after = losses(model, examples)
+    assert all(after[t] < 0.6 * before[t] for t in TOY_SPECS), (before, after)

@@ -67,3 +67,25 @@ def test_item_text_leaves_out_the_fields_a_task_predicts(tmp_path: Path) -> None
     _, without = item_text_table(items, LetterEncoder(), EmbeddingCache(tmp_path), {"genres"})
     assert "Animation" in with_genres[0]
     assert without == ["Toy Story (1995)."]
+
+
+def test_history_profile_leaves_out_the_own_training_item() -> None:
+    import torch
+
+    from mtlrec.text.tables import history_profiles
+
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    history_users, history_items = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2])
+    profile, per_user = history_profiles(
+        torch.tensor([0, 0, 0, 1]),
+        torch.tensor([0, 1, 2, 2]),
+        torch.tensor([True, True, False, True]),
+        history_users,
+        history_items,
+        items,
+    )
+    assert profile[0].tolist() == [0.0, 1.0]  # train pair (0, 0): only item 1 is left
+    assert profile[1].tolist() == [1.0, 0.0]
+    assert profile[2].tolist() == [0.5, 0.5]  # a held-out pair sees the whole history
+    assert profile[3].tolist() == [0.0, 0.0]  # user 1's only training item is its own
+    assert per_user[0].tolist() == [0.5, 0.5]

@@ -55,6 +55,10 @@ class InputEncoder(nn.Module):
 class FeatureInputs(InputEncoder):
     """Concatenates id embeddings, attribute embeddings, numeric values and projected LM text.
 
+    With ``dot_interactions`` the pairwise dot products of all those vectors are appended
+    (DLRM's interaction layer), so user-side and item-side vectors meet explicitly, e.g.
+    the user's history profile against the item's text.
+
     ``forward(features)`` reads ``user_idx``, ``item_idx``, ``user_row``, ``item_row``
     (each ``(B,)`` int64) and returns ``(B, out_dim)``.
     """
@@ -66,14 +70,18 @@ class FeatureInputs(InputEncoder):
         embedding_dim: int = 32,
         text_dim: int = 64,
         use_ids: bool = True,
+        dot_interactions: bool = False,
     ) -> None:
         super().__init__()
+        if dot_interactions:
+            text_dim = embedding_dim  # every vector is paired with every other: one width
         self.schema, self.embedding_dim, self.text_dim, self.use_ids = (
             schema,
             embedding_dim,
             text_dim,
             use_ids,
         )
+        self.dot_interactions = dot_interactions
         self.ids = nn.ModuleDict()
         if use_ids and schema.n_user_ids:
             self.ids["user_idx"] = nn.Embedding(schema.n_user_ids, embedding_dim)
@@ -103,10 +111,12 @@ class FeatureInputs(InputEncoder):
                 for name, dim in schema.dense.items()
             }
         )
+        n_vectors = len(self.ids) + len(self.categorical) + len(self.text) + len(self.dense)
         self.out_dim = (
             embedding_dim * (len(self.ids) + len(self.categorical))
             + len(schema.numeric)
             + text_dim * (len(self.text) + len(self.dense))
+            + (n_vectors * (n_vectors - 1) // 2 if dot_interactions else 0)
         )
         if self.out_dim == 0:
             raise ValueError("the input encoder has no input: enable ids, attributes or text")
@@ -118,17 +128,24 @@ class FeatureInputs(InputEncoder):
         return value
 
     def forward(self, features: Mapping[str, Tensor]) -> Tensor:
-        parts = [embedding(features[key]) for key, embedding in self.ids.items()]  # (B, E) each
+        vectors = [embedding(features[key]) for key, embedding in self.ids.items()]  # (B, E)
         for name in self.schema.categorical:
             codes = self.table(name)[features[_row_key(name)]]  # (B,) or (B, L)
-            parts.append(self.categorical[_buffer_name(name)](codes))
+            vectors.append(self.categorical[_buffer_name(name)](codes))
+        for name in self.schema.text:
+            table = self.table(name)[features[_row_key(name)]]  # (B, D_lm)
+            vectors.append(self.text[_buffer_name(name)](table))  # (B, text_dim)
+        for name, projection in self.dense.items():
+            vectors.append(projection(features[name]))  # (B, D) -> (B, text_dim)
+        parts = list(vectors)
         if self.schema.numeric:
             values = [self.table(n)[features[_row_key(n)]] for n in self.schema.numeric]
             parts.append(torch.nan_to_num(torch.stack(values, dim=-1), nan=0.0))  # (B, n)
-        for name in self.schema.text:
-            parts.append(self.text[_buffer_name(name)](self.table(name)[features[_row_key(name)]]))
-        for name, projection in self.dense.items():
-            parts.append(projection(features[name]))  # (B, D) -> (B, text_dim)
+        if self.dot_interactions and len(vectors) > 1:
+            stacked = torch.stack(vectors, dim=1)  # (B, F, E)
+            dots = stacked @ stacked.transpose(1, 2)  # (B, F, F)
+            upper = torch.triu_indices(len(vectors), len(vectors), offset=1)
+            parts.append(dots[:, upper[0], upper[1]])  # (B, F(F-1)/2), DLRM's dot interaction
         return torch.cat(parts, dim=-1)  # (B, out_dim)
 
 

@@ -2,8 +2,9 @@
 
 * ``items.text`` ``(N_items, D)``: every item's text (cold items too), with the fields
   that an item-attribute task predicts left out (the genres task must not read genres).
-* ``users.text`` ``(N_users, D)``: each user's profile from their TRAINING items (zeros
-  for users without training rows).
+* ``history_profile`` ``(N_examples, D)``: a per-example mean of the embeddings of the
+  user's TRAINING items, leaving out the example's own item (a training positive must not
+  find its target in its own input).
 * ``review_profile`` ``(N_examples, D)``: a per-example mean of the embeddings of the
   user's TRAINING reviews, leaving out the example's own review, so the review being
   predicted never enters the inputs of its own example.
@@ -53,27 +54,38 @@ def item_text_table(
     return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)), texts
 
 
-def user_text_table(
-    users: pl.DataFrame,
-    interactions: pl.DataFrame,
-    item_texts: dict[str, str],
-    encoder: SupportsEncode,
-    cache: EmbeddingCache,
-    templates: TextTemplates | None = None,
-    batch_size: int = 64,
-    progress: bool = False,
-) -> Tensor:
-    """Embeddings ``(N_users, D)`` of user profiles built from training items only."""
-    templates = templates or TextTemplates()
-    profiles = templates.user_profile_texts(interactions, item_texts, None)
-    ids = users["user_id"].to_list()
-    present = [i for i, user in enumerate(ids) if profiles.get(user)]
-    vectors = cache.get_or_encode(
-        encoder, [profiles[ids[i]] for i in present], batch_size=batch_size, progress=progress
+def history_profiles(
+    example_users: Tensor,
+    example_items: Tensor,
+    own_in_history: Tensor,
+    history_users: Tensor,
+    history_items: Tensor,
+    item_table: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Per example ``(N, D)``: mean LM embedding of the user's training items, own item out.
+
+    ``example_users`` / ``example_items`` ``(N,)`` are entity rows; ``own_in_history``
+    ``(N,)`` marks examples whose (user, item) is itself one of the training pairs listed in
+    ``history_users`` / ``history_items`` ``(H,)``, whose item is then left out of its own
+    profile (otherwise a training positive would see its target in its input, a shortcut
+    that vanishes on held-out items). ``item_table`` ``(N_items, D)`` holds item
+    embeddings. Also returns the per-user mean over all training items ``(N_users, D)``,
+    used when scoring items outside the examples (full ranking).
+    """
+    n_users = 1 + max(
+        int(history_users.max()) if len(history_users) else -1,
+        int(example_users.max()) if len(example_users) else -1,
     )
-    out = np.zeros((len(ids), vectors.shape[1] if len(present) else 0), dtype=np.float32)
-    out[present] = vectors
-    return torch.from_numpy(out)
+    dim = item_table.shape[1]
+    sums = torch.zeros(n_users, dim, dtype=torch.float64)
+    counts = torch.zeros(n_users, dtype=torch.float64)
+    sums.index_add_(0, history_users, item_table[history_items].double())
+    counts.index_add_(0, history_users, torch.ones(len(history_users), dtype=torch.float64))
+    own = item_table[example_items].double() * own_in_history[:, None]
+    n = counts[example_users] - own_in_history.double()
+    profile = (sums[example_users] - own) / n.clamp(min=1)[:, None] * (n > 0)[:, None]
+    per_user = sums / counts.clamp(min=1)[:, None]
+    return profile.float(), per_user.float()
 
 
 def review_profiles(

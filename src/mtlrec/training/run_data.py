@@ -88,7 +88,7 @@ def _attach_text(
     config: ExperimentConfig, settings: FetchSettings, data: RunData, console: Console
 ) -> None:
     from mtlrec.text import EmbeddingCache, TextEncoder
-    from mtlrec.text.tables import item_text_table, user_text_table
+    from mtlrec.text.tables import item_text_table
 
     assert config.text is not None
     text = config.text
@@ -105,19 +105,7 @@ def _attach_text(
     if text.item:
         data.entities.add_text("items.text", item_table)
     if text.user:
-        texts = dict(zip(data.entities.item_ids, item_texts, strict=True))
-        data.entities.add_text(
-            "users.text",
-            user_text_table(
-                tables["users"],
-                tables["interactions"],
-                texts,
-                encoder,
-                cache,
-                batch_size=text.batch_size,
-                progress=True,
-            ),
-        )
+        _attach_history_profiles(data, item_table)
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
     if "review_text" in (config.tasks or {}):
@@ -133,6 +121,25 @@ def _attach_text(
         f"text: encoded {cache.stats.misses:,} texts in {cache.stats.encoded_seconds:.1f}s"
         f", {cache.stats.hits:,} from the cache"
     )
+
+
+def _attach_history_profiles(data: RunData, item_table: torch.Tensor) -> None:
+    """The user's training-history profile per example, the example's own item left out."""
+    from mtlrec.text.tables import history_profiles
+
+    examples = data.examples
+    train = examples.split == 0
+    history = examples.select(train)
+    per_example, per_user = history_profiles(
+        examples.features["user_row"],
+        examples.features["item_row"],
+        train,
+        history.features["user_row"],
+        history.features["item_row"],
+        item_table,
+    )
+    examples.features["history_profile"] = per_example
+    data.entities.user_dense["history_profile"] = per_user
 
 
 def _attach_review_target(
