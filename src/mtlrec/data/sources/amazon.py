@@ -34,7 +34,7 @@ from typing import Any, Literal
 import polars as pl
 
 from mtlrec.data.report import FileTally, ReadReport
-from mtlrec.data.schema import INTERACTION_SCHEMA, REVIEW_SCHEMA, CanonicalTables
+from mtlrec.data.schema import INTERACTION_SCHEMA, ITEM_SCHEMA, REVIEW_SCHEMA, CanonicalTables
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 
 Release = Literal["2014", "2018"]
@@ -44,13 +44,9 @@ MIN_STARS = 1.0
 MAX_STARS = 5.0
 
 USERS_SCHEMA: dict[str, pl.DataType] = {"user_id": pl.String(), "name": pl.String()}
+META_COLUMNS: tuple[str, ...] = ("item_id", "title", "description", "categories", "brand", "price")
 META_SCHEMA: dict[str, pl.DataType] = {
-    "item_id": pl.String(),
-    "title": pl.String(),
-    "description": pl.String(),
-    "categories": pl.List(pl.String()),
-    "brand": pl.String(),
-    "price": pl.Float64(),
+    **{column: ITEM_SCHEMA[column] for column in META_COLUMNS},
     "main_cat": pl.String(),
 }
 
