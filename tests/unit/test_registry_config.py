@@ -81,3 +81,15 @@ def test_every_preset_is_valid_and_names_registered_components(path: Path) -> No
 @pytest.mark.parametrize("path", sorted((CONFIGS / "data").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_data_config_is_valid(path: Path) -> None:
     assert load_config(PrepareConfig, path).dataset.name is not None
+
+
+def test_experiment_data_gets_the_catalog_defaults_so_the_cache_key_is_honest() -> None:
+    from mtlrec.config.experiment import ExperimentConfig
+
+    config = ExperimentConfig.model_validate(
+        {"data": {"dataset": {"name": "amazon-2018-gift-cards"}, "split": {"seed": 3}}}
+    )
+    assert config.data.split is not None
+    assert (config.data.split.strategy, config.data.split.seed) == ("leave_one_out", 3)
+    assert config.data.labels is not None
+    assert "interest" in {label.name for label in config.data.labels}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mtlrec.config.prepare import ComponentConfig, PrepareConfig, StrictModel
 
@@ -110,6 +110,15 @@ class ExperimentConfig(StrictModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     seed: int = 0
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _catalog_defaults(cls, value: Any) -> Any:
+        """Fill the catalog's split and labels, so the prepared data (and its cache key)
+        always reflect what is prepared."""
+        from mtlrec.data.catalog import with_catalog_defaults
+
+        return with_catalog_defaults(value) if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _ranking_task_is_a_task(self) -> ExperimentConfig:

@@ -393,3 +393,23 @@ def resolve_dataset(name: str, resolver: FileResolver) -> ResolvedDataset:
     raise DatasetUnavailableError(
         f"dataset {name!r} could not be found or fetched.\n" + "\n\n".join(failures)
     )
+
+
+def with_catalog_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A raw prepare config (``{"dataset": {"name": ...}, ...}``) with the catalog defaults.
+
+    The dataset's default split is merged under a partial ``split`` section (so
+    ``split.seed=3`` alone keeps the dataset's strategy) and its default labels fill a
+    missing ``labels``. Configs of explicit files (no catalog name) come back unchanged.
+    """
+    dataset = data.get("dataset")
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    if not isinstance(name, str) or name not in DATASETS:
+        return data
+    spec = DATASETS.get(name)
+    split = data.get("split")
+    merged = dict(data)
+    merged["split"] = {**spec.default_split, **(split if isinstance(split, dict) else {})}
+    if merged.get("labels") is None:
+        merged["labels"] = [dict(c) for c in spec.default_labels]
+    return merged

@@ -24,7 +24,7 @@ import mtlrec
 import mtlrec.data.sources  # noqa: F401  (registers every source)
 from mtlrec.config import ComponentConfig, PrepareConfig, SplitConfig
 from mtlrec.config.loading import ConfigError, apply_overrides, load_yaml, validate
-from mtlrec.data.catalog import DATASETS, ResolvedDataset, resolve_dataset
+from mtlrec.data.catalog import DATASETS, ResolvedDataset, resolve_dataset, with_catalog_defaults
 from mtlrec.data.features import default_feature_columns, fit_feature_space
 from mtlrec.data.fetch import FetchSettings, FileResolver, file_digest
 from mtlrec.data.labels import build_labels, write_labels
@@ -71,14 +71,7 @@ def load_prepare_config(target: str, overrides: Sequence[str] = ()) -> PrepareCo
     else:
         DATASETS.get(target)  # fails early, listing the known names
         data, origin = {"dataset": {"name": target}}, target
-    data = apply_overrides(data, overrides)
-    name = data.get("dataset", {}).get("name") if isinstance(data.get("dataset"), dict) else None
-    if isinstance(name, str) and name in DATASETS:
-        spec = DATASETS.get(name)
-        split = data.get("split")
-        data["split"] = {**spec.default_split, **(split if isinstance(split, dict) else {})}
-        if data.get("labels") is None:
-            data["labels"] = [dict(c) for c in spec.default_labels]
+    data = with_catalog_defaults(apply_overrides(data, overrides))
     return validate(PrepareConfig, data, origin)
 
 
