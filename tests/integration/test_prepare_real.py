@@ -81,7 +81,7 @@ def test_movielens_100k_offline_from_the_recbole_wheel(prepared: Any) -> None:
     sizes = manifest["split"]["sizes"]
     assert [sizes[s]["rows"] for s in ("train", "valid", "test")] == [80_000, 10_000, 10_000]
     tasks = {t["name"]: t for t in manifest["tasks"]}
-    assert set(tasks) == {"like", "rating", "genres"}
+    assert set(tasks) == {"interest", "like", "rating", "genres"}
     assert len(tasks["genres"]["classes"]) == 19
     features = json.loads((prepared("ml-100k").root / "features.json").read_text())
     assert {"users.age", "items.year"} <= set(features["numeric"])

@@ -72,6 +72,7 @@ GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 RATING_LABELS: tuple[Mapping[str, Any], ...] = (
+    {"name": "interest"},
     {"name": "like", "params": {"threshold": 4.0}},
     {"name": "rating"},
 )
