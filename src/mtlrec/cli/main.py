@@ -1,6 +1,6 @@
 """The ``mtlrec`` command line: thin Typer commands that call library functions.
 
-Only this module reads ``sys.argv`` and environment variables:
+Only the ``mtlrec.cli`` package reads ``sys.argv`` and environment variables:
 ``MTLREC_DATA_MIRRORS`` (folders separated by ``os.pathsep``), ``MTLREC_CACHE_DIR`` and
 ``MTLREC_OFFLINE=1``.
 """

@@ -26,7 +26,6 @@ from mtlrec.models.inputs import InputSchema
 
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 ExampleUnit = Literal["interaction", "pair", "user"]
-ID_FEATURES: tuple[str, ...] = ("user_idx", "item_idx", "user_row", "item_row")
 
 
 @dataclass
@@ -78,14 +77,22 @@ class EntityData:
     """Per-user stand-ins ``(N_users, D)`` for per-example dense features, used when a
     (user, item) pair is not an example (scoring every item in full ranking)."""
 
-    def schema(self, n_user_ids: int, n_item_ids: int, exclude: set[str]) -> InputSchema:
-        """The input schema over every table not in ``exclude`` (e.g. label source columns)."""
+    def schema(
+        self,
+        n_user_ids: int,
+        n_item_ids: int,
+        exclude: set[str],
+        dense: dict[str, int] | None = None,
+    ) -> InputSchema:
+        """The input schema over every table not in ``exclude`` (e.g. label source columns),
+        plus the per-example ``dense`` vectors the batches carry (name -> width)."""
         return InputSchema(
             n_user_ids=n_user_ids,
             n_item_ids=n_item_ids,
             categorical={k: v for k, v in self.categorical.items() if k not in exclude},
             numeric=tuple(k for k in self.numeric if k not in exclude),
             text={k: v for k, v in self.text.items() if k not in exclude},
+            dense=dense or {},
         )
 
     def add_text(self, name: str, table: Tensor) -> None:

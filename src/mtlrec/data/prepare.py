@@ -11,6 +11,7 @@ One run, step by step:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from mtlrec.data.split import (
 from mtlrec.data.store import (
     FORMAT_VERSION,
     MANIFEST,
-    PreparedDataset,
     write_atomically,
     write_json,
 )
@@ -296,4 +296,4 @@ def prepare(
 
     root = write_atomically(out_dir, fill)
     done("writing")
-    return PrepareResult(root, PreparedDataset.load(root).manifest)
+    return PrepareResult(root, json.loads((root / MANIFEST).read_text("utf-8")))

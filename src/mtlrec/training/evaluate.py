@@ -15,6 +15,7 @@ from torch import Tensor
 from mtlrec.core.types import Predictions, TaskSpec
 from mtlrec.data.examples import SPLITS, EntityData, ExampleSet
 from mtlrec.evaluation import MultiTaskMetrics, RankingEvaluator
+from mtlrec.evaluation.ranking import ScoreFn
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.training.loader import NegativeConfig, concat, negative_examples
 
@@ -77,7 +78,7 @@ def task_metrics(
 
 def item_scores(
     model: MultiTaskModel, task: str, entities: EntityData, device: str = "cpu"
-) -> object:
+) -> ScoreFn:
     """A ``score_fn(user_rows (b,)) -> (b, N_items)`` scoring every item with ``task``."""
     n_items = len(entities.item_ids)
     item_rows = torch.arange(n_items)
@@ -121,7 +122,7 @@ def ranking_metrics(
     test = examples.subset(split)
     seen = examples.select(examples.split < at)
     evaluator = RankingEvaluator(
-        item_scores(model, task, entities, device),  # type: ignore[arg-type]
+        item_scores(model, task, entities, device),
         (test.features["user_row"].numpy(), test.features["item_row"].numpy()),
         (seen.features["user_row"].numpy(), seen.features["item_row"].numpy()),
         cold=test.cold_item.numpy(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.data.examples import ExampleSet
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
 from mtlrec.models.backbones import BACKBONES
@@ -42,11 +44,8 @@ def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
     entities = data.entities
     n_users = int(entities.user_vocab_index.max()) + 1 if len(entities.user_ids) else 0
     n_items = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 0
-    schema = entities.schema(n_users, n_items, data.excluded_inputs)
     dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
-    schema = type(schema)(
-        schema.n_user_ids, schema.n_item_ids, schema.categorical, schema.numeric, schema.text, dense
-    )
+    schema = entities.schema(n_users, n_items, data.excluded_inputs, dense)
     inputs_cls = INPUTS.get(config.model.inputs.name)
     params = dict(config.model.inputs.params)
     if config.model.inputs.name == "cross_encoder" and config.text is not None:
@@ -106,19 +105,32 @@ def negative_config(config: ExperimentConfig, per_positive: int) -> NegativeConf
     return NegativeConfig(per_positive, config.training.negatives.strategy, labels)
 
 
+def evaluation_sets(
+    config: ExperimentConfig, data: RunData, splits: tuple[str, ...]
+) -> dict[str, ExampleSet]:
+    """Examples of each split plus their fixed sampled negatives for implicit tasks."""
+    negatives = negative_config(config, config.training.eval_negatives)
+    return {s: evaluation_set(data.examples, s, data.entities, negatives) for s in splits}
+
+
 def evaluate_run(
     config: ExperimentConfig,
     data: RunData,
     model: MultiTaskModel,
     splits: tuple[str, ...] = ("valid", "test"),
     ranking: bool = True,
+    sets: Mapping[str, ExampleSet] | None = None,
 ) -> dict[str, Any]:
-    """Per-task metrics (all examples and the cold-item slice) and full ranking per split."""
-    negatives = negative_config(config, config.training.eval_negatives)
+    """Per-task metrics (all examples and the cold-item slice) and full ranking per split.
+
+    ``sets`` may hold the evaluation sets already built by :func:`evaluation_sets` (the
+    validation set is evaluated every epoch; its fixed negatives are drawn once).
+    """
+    sets = sets if sets is not None else evaluation_sets(config, data, splits)
     device, batch = config.training.device, config.evaluation.batch_size
     results: dict[str, Any] = {}
     for split in splits:
-        subset = evaluation_set(data.examples, split, data.entities, negatives)
+        subset = sets[split]
         rows: dict[str, dict[str, float]] = task_metrics(model, subset, data.specs, batch, device)
         cold = subset.select(subset.cold_item)
         if len(cold):
@@ -178,10 +190,12 @@ def train_model(
     if stopping is not None:
         callbacks.append(EarlyStopping(stopping.monitor, stopping.mode, stopping.patience))
 
+    valid_set = evaluation_sets(config, data, ("valid",))
+
     def validate(m: MultiTaskModel) -> dict[str, float]:
         # full ranking costs one pass over every (user, item): only when it is monitored
         ranked = stopping is not None and stopping.monitor.startswith("valid/ranking")
-        results = evaluate_run(config, data, m, splits=("valid",), ranking=ranked)
+        results = evaluate_run(config, data, m, ("valid",), ranked, valid_set)
         return flatten(results["valid"], "valid")
 
     trainer = Trainer(

@@ -191,7 +191,9 @@ def _attach_review_profiles(data: RunData, encoder: Any, cache: Any, batch_size:
     inter = data.dataset.tables["interactions"]
     if data.examples.unit != "interaction":
         raise ValueError("review profiles need interaction examples")
-    ids = inter["interaction_id"].to_numpy()
+    ids = inter["interaction_id"].to_numpy()  # interaction examples keep the table's order
+    if len(ids) != len(data.examples):
+        raise ValueError("review profiles need one example per interaction, in table order")
     per_example, per_user = review_profiles(
         ids,
         data.examples.features["user_row"].numpy(),

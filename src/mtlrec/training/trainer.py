@@ -111,6 +111,7 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.state = TrainState()
+        self._best_weights: dict[str, Tensor] | None = None
 
     # ------------------------------------------------------------------ helpers
     def active_tasks(self, epoch: int) -> tuple[str, ...]:
@@ -296,10 +297,10 @@ class Trainer:
 
     def _save_best(self) -> None:
         self._write("best.pt", {"model": self.model.state_dict(), "epoch": self.state.epoch})
-        self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _restore_best(self) -> None:
-        best = getattr(self, "_best_in_memory", None)
+        best = self._best_weights
         if (
             best is None
             and self.checkpoint_dir is not None
