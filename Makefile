@@ -34,6 +34,8 @@ lint: install
 bench: install
 	$(PY) benchmarks/prepare_speed.py --out benchmarks/results/prepare_speed.json
 	$(PY) benchmarks/mtl_vs_stl.py --out benchmarks/results/mtl_vs_stl.json
+	$(PY) benchmarks/fusion.py --dataset ml-100k --seeds 0 1 2
+	$(PY) benchmarks/fusion.py --dataset amazon-mi --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -74,13 +74,12 @@ def main() -> None:
     embeddings = data.entities.tables.get("items.text")
     results: dict[str, Any] = {}
     for name in BASELINES.names():
-        features: Any = texts if name == "tfidf" else embeddings
-        if name == "lm_content" and embeddings is None:
+        model = make_baseline(name, **PARAMS.get(name, {}))
+        if model.needs == "embeddings" and embeddings is None:
             continue
+        features: Any = {"texts": texts, "embeddings": embeddings}.get(model.needs or "")
         start = time.perf_counter()
-        model = make_baseline(name, **PARAMS.get(name, {})).fit(
-            user_items, features if name in ("tfidf", "lm_content") else None
-        )
+        model.fit(user_items, features)
         fitted = time.perf_counter() - start
         evaluator = RankingEvaluator(
             model.score_fn(),

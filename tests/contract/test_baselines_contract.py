@@ -32,6 +32,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "bpr": {"factors": 8, "iterations": 200, "learning_rate": 0.05},
     "item_knn": {"neighbours": 10, "shrink": 1.0},
     "user_knn": {"neighbours": 15, "shrink": 1.0},
+    "two_tower": {"dim": 16, "hidden": 32, "epochs": 15, "batch_size": 64, "lr": 0.01},
 }
 
 
@@ -43,7 +44,11 @@ class Toy:
     texts: list[str]
 
     def features(self, name: str) -> Any:
-        return {"tfidf": self.texts, "lm_content": self.embeddings}.get(name)
+        return {
+            "tfidf": self.texts,
+            "lm_content": self.embeddings,
+            "two_tower": self.embeddings,
+        }.get(name)
 
 
 def make_toy() -> Toy:

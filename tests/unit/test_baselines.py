@@ -36,7 +36,7 @@ BLOCKS = csr([[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1], [3, 4, 5], [3, 4, 5], [3,
 
 def test_registry_names_and_unknown_name() -> None:
     assert BASELINES.names() == sorted(
-        ["popularity", "item_knn", "user_knn", "als", "bpr", "tfidf", "lm_content"]
+        ["popularity", "item_knn", "user_knn", "als", "bpr", "tfidf", "lm_content", "two_tower"]
     )
     for name in BASELINES.names():
         assert BASELINES.get(name).name == name
@@ -189,8 +189,9 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     texts = ["aa bb", "bb cc", "cc dd", "dd ee", "ee ff", "ff aa"]
     emb = np.random.default_rng(0).normal(size=(6, 4))
     for name in BASELINES.names():
-        features = texts if name == "tfidf" else emb if name == "lm_content" else None
-        model = make_baseline(name).fit(BLOCKS, features)
+        model = make_baseline(name)
+        features = {"texts": texts, "embeddings": emb}.get(model.needs or "")
+        model = model.fit(BLOCKS, features)
         path = tmp_path / f"{name}.model"
         model.save(path)
         assert path.exists()  # saved at exactly the given path

@@ -6,7 +6,7 @@ Every baseline is a :class:`Recommender` following the ``implicit`` contract:
 and ``score_fn()`` for :class:`mtlrec.evaluation.ranking.RankingEvaluator`.
 
 Registered in :data:`BASELINES` (one module each): ``popularity``, ``item_knn``,
-``user_knn``, ``als``, ``bpr``, ``tfidf``, ``lm_content``.
+``user_knn``, ``als``, ``bpr``, ``tfidf``, ``lm_content``, ``two_tower``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mtlrec.baselines.content import LMContentRecommender, TfidfRecommender
 from mtlrec.baselines.knn import ItemKNNRecommender, UserKNNRecommender, shrunk_cosine_topk
 from mtlrec.baselines.mf import ALSRecommender, BPRRecommender
 from mtlrec.baselines.popularity import PopularityRecommender
+from mtlrec.baselines.two_tower import TwoTowerRecommender
 
 __all__ = [
     "BASELINES",
@@ -27,6 +28,7 @@ __all__ = [
     "PopularityRecommender",
     "Recommender",
     "TfidfRecommender",
+    "TwoTowerRecommender",
     "UserKNNRecommender",
     "make_baseline",
     "shrunk_cosine_topk",

@@ -23,7 +23,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,6 +69,8 @@ class Recommender(ABC):
     """
 
     name: ClassVar[str]
+    needs: ClassVar[Literal["texts", "embeddings"] | None] = None
+    """What :meth:`fit` needs as ``item_features``: item texts, LM item embeddings, or nothing."""
     user_items_: sp.csr_matrix
 
     # ------------------------------------------------------------------ parameters

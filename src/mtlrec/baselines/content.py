@@ -58,6 +58,7 @@ class TfidfRecommender(_ContentRecommender):
     """
 
     name = "tfidf"
+    needs = "texts"
 
     def __init__(
         self,
@@ -95,6 +96,7 @@ class LMContentRecommender(_ContentRecommender):
     ``(n_items, D)`` floats)."""
 
     name = "lm_content"
+    needs = "embeddings"
 
     def __init__(self, center: bool = False) -> None:
         self.center = center

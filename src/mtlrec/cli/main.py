@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from mtlrec.cli.data import data_app
+from mtlrec.cli.fuse import fuse_command, recommend_command
 from mtlrec.cli.train import evaluate_command, train_command
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("fuse")(fuse_command)
+app.command("recommend")(recommend_command)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""Evaluation: pure metric functions, per-task accumulators, full-ranking top-K metrics and
-result reports."""
+"""Evaluation: pure metric functions, per-task accumulators, full-ranking top-K metrics,
+beyond-accuracy metrics (coverage, diversity, novelty, popularity) and result reports."""
 
 from mtlrec.evaluation.accumulators import (
     TASK_METRICS,
@@ -11,11 +11,21 @@ from mtlrec.evaluation.accumulators import (
     TaskMetrics,
     make_task_metrics,
 )
+from mtlrec.evaluation.beyond import (
+    BeyondAccuracy,
+    average_popularity,
+    catalog_coverage,
+    intra_list_diversity,
+    novelty,
+    popularity_counts,
+)
 from mtlrec.evaluation.ranking import (
+    RankedChunk,
     RankingEvaluator,
     TopKMetrics,
     UserItems,
     merge_slices,
+    rank_chunk,
     rank_metrics,
     sampled_rank_metrics,
     scores_from_matrix,
@@ -24,19 +34,27 @@ from mtlrec.evaluation.report import load_results, print_results, results_to_jso
 
 __all__ = [
     "TASK_METRICS",
+    "BeyondAccuracy",
     "BinaryMetrics",
     "MultiTaskMetrics",
     "MulticlassMetrics",
     "MultilabelMetrics",
+    "RankedChunk",
     "RankingEvaluator",
     "RegressionMetrics",
     "TaskMetrics",
     "TopKMetrics",
     "UserItems",
+    "average_popularity",
+    "catalog_coverage",
+    "intra_list_diversity",
     "load_results",
     "make_task_metrics",
     "merge_slices",
+    "novelty",
+    "popularity_counts",
     "print_results",
+    "rank_chunk",
     "rank_metrics",
     "results_to_json",
     "sampled_rank_metrics",

@@ -20,6 +20,10 @@ Items tied on score are ordered as ``torch.topk`` returns them (unspecified), so
 models continuous scores. Scores are processed ``chunk_size`` users at a time, so memory
 is ``O(chunk_size * n_items)``.
 
+With ``item_popularity`` (and optionally ``item_vectors``), :class:`RankingEvaluator` also
+reports coverage, intra-list diversity, novelty and average popularity of the same top-K
+lists; see :mod:`mtlrec.evaluation.beyond`.
+
 Metrics from a *sampled* protocol (each positive against a few given negatives) are not
 comparable with full-ranking ones and always carry a ``sampled_`` prefix; see
 :func:`sampled_rank_metrics`.
@@ -29,12 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 import polars as pl
 import torch
 from torch import Tensor
+
+from mtlrec.evaluation.beyond import BeyondAccuracy, ItemVectors
 
 RANK_METRICS: tuple[str, ...] = ("hr", "recall", "ndcg", "mrr")
 SAMPLED_METRICS: tuple[str, ...] = ("hr", "ndcg", "mrr")
@@ -158,6 +164,20 @@ def _discounts(n: int, device: torch.device) -> Tensor:
     return 1.0 / torch.log2(torch.arange(2, n + 2, dtype=torch.float64, device=device))
 
 
+class RankedChunk(NamedTuple):
+    """One chunk of users ranked by :func:`rank_chunk`.
+
+    ``values`` ``{"hr@K": (b,) float64, ...}``; ``n_relevant`` ``(b,)`` relevant, non-excluded
+    items per user (rows with 0 carry no meaningful value and are left out of averages);
+    ``top`` ``(b, min(max(ks), I))`` int64 the ranked items, best first, with ``-1`` where the
+    ranked item was excluded (only when fewer than ``k`` items were left to recommend).
+    """
+
+    values: dict[str, Tensor]
+    n_relevant: Tensor
+    top: Tensor
+
+
 def per_user_metrics(
     scores: Tensor, relevant: Tensor, excluded: Tensor | None, ks: Sequence[int]
 ) -> tuple[dict[str, Tensor], Tensor]:
@@ -165,8 +185,17 @@ def per_user_metrics(
 
     ``scores`` ``(b, I)``, ``relevant`` and ``excluded`` bool ``(b, I)``. Returns
     ``({"hr@K": (b,), ...}, n_relevant (b,))``; rows with ``n_relevant == 0`` have no
-    meaningful value (they are 0) and must be left out of averages.
+    meaningful value (they are 0) and must be left out of averages. :func:`rank_chunk`
+    also returns the ranked top-K items.
     """
+    chunk = rank_chunk(scores, relevant, excluded, ks)
+    return chunk.values, chunk.n_relevant
+
+
+def rank_chunk(
+    scores: Tensor, relevant: Tensor, excluded: Tensor | None, ks: Sequence[int]
+) -> RankedChunk:
+    """:func:`per_user_metrics` plus the top ``max(ks)`` items each user was shown."""
     ks = _check_ks(ks)
     if scores.ndim != 2 or relevant.shape != scores.shape:
         raise ValueError(
@@ -203,7 +232,9 @@ def per_user_metrics(
             n_hits > 0, 1.0 / (first.to(torch.float64) + 1.0), torch.zeros_like(safe_rel)
         )
     flat = {f"{m}@{k}": out[m][k] for m in RANK_METRICS for k in ks}
-    return flat, n_rel
+    if excluded is not None:
+        top = top.masked_fill(excluded.gather(1, top), -1)
+    return RankedChunk(flat, n_rel, top)
 
 
 class TopKMetrics:
@@ -221,10 +252,13 @@ class TopKMetrics:
 
     def update(self, scores: Tensor, relevant: Tensor, excluded: Tensor | None = None) -> None:
         """Add a chunk: ``scores`` ``(b, I)``, ``relevant``/``excluded`` bool ``(b, I)``."""
-        values, n_rel = per_user_metrics(scores, relevant, excluded, self.ks)
-        valid = n_rel > 0
+        self.add(rank_chunk(scores, relevant, excluded, self.ks))
+
+    def add(self, chunk: RankedChunk) -> None:
+        """Add a chunk already ranked by :func:`rank_chunk` (with this accumulator's ``ks``)."""
+        valid = chunk.n_relevant > 0
         self._users += int(valid.sum())
-        for name, v in values.items():
+        for name, v in chunk.values.items():
             self._sums[name] += float(v[valid].sum())
 
     def compute(self) -> dict[str, float]:
@@ -337,6 +371,16 @@ class RankingEvaluator:
     relevant). In a slice the user's test positives of the *other* slice are masked out
     like training items, so a slice measures how its own positives rank against
     non-relevant items; users without a positive in a slice are not averaged in it.
+
+    ``item_popularity`` ``(n_items,)`` (training interaction counts, e.g. from
+    :func:`mtlrec.evaluation.beyond.popularity_counts`) adds the beyond-accuracy metrics of
+    :class:`~mtlrec.evaluation.beyond.BeyondAccuracy` to every slice: ``coverage@K``,
+    ``novelty@K``, ``arp@K`` and, with ``item_vectors`` ``(n_items, D)`` (dense or scipy
+    sparse), ``diversity@K``. They are computed on the top-K lists that slice ranked (excluded
+    items never count), over the same users the slice averages; ``coverage@K`` is the share
+    of the catalogue those users were shown. ``popularity_users`` is the user count of the
+    novelty formula (default: the evaluator's user space, ``max user index + 1`` over test
+    and train pairs).
     """
 
     def __init__(
@@ -351,6 +395,9 @@ class RankingEvaluator:
         chunk_size: int = 1024,
         user_col: str = "user_idx",
         item_col: str = "item_idx",
+        item_popularity: ArrayLike | None = None,
+        item_vectors: ItemVectors | None = None,
+        popularity_users: int | None = None,
     ) -> None:
         self.score_fn = score_fn
         self.test = test
@@ -361,6 +408,9 @@ class RankingEvaluator:
         self.chunk_size = chunk_size
         self.user_col = user_col
         self.item_col = item_col
+        self.item_popularity = item_popularity
+        self.item_vectors = item_vectors
+        self.popularity_users = popularity_users
 
     def _cold_flags(self, n_pairs: int) -> Tensor | None:
         if self.cold is None:
@@ -377,8 +427,10 @@ class RankingEvaluator:
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """``{"all": metrics}`` plus ``"warm"`` and ``"cold"`` when ``cold`` was given; each
-        ``metrics`` is ``{"n_users": ..., "hr@5": ..., ...}`` as from :func:`rank_metrics`."""
-        _check_ks(self.ks)
+        ``metrics`` is ``{"n_users": ..., "hr@5": ..., ...}`` as from :func:`rank_metrics`,
+        followed by ``coverage@K``, ``diversity@K``, ``novelty@K`` and ``arp@K`` when
+        ``item_popularity`` was given."""
+        ks = _check_ks(self.ks)
         test_users, test_items = _pairs(self.test, self.user_col, self.item_col)
         cold = self._cold_flags(test_users.numel())
         if self.train is not None:
@@ -399,7 +451,24 @@ class RankingEvaluator:
                     UserItems.from_pairs(test_users[keep], test_items[keep], n_users),
                     UserItems.from_pairs(test_users[~keep], test_items[~keep], n_users),
                 )
-        accumulators = {name: TopKMetrics(self.ks) for name in slices}
+        accumulators = {name: TopKMetrics(ks) for name in slices}
+        beyond: dict[str, BeyondAccuracy] = {}
+        popularity = None
+        if self.item_popularity is not None:
+            popularity = _tensor(self.item_popularity, torch.float64).numpy()
+            if self.n_items is not None and popularity.size != self.n_items:
+                raise ValueError(
+                    f"item_popularity has {popularity.size} items, n_items is {self.n_items}"
+                )
+            beyond = {
+                name: BeyondAccuracy(
+                    ks,
+                    popularity,
+                    n_users if self.popularity_users is None else self.popularity_users,
+                    item_vectors=self.item_vectors,
+                )
+                for name in slices
+            }
 
         users = torch.unique(test_users)  # sorted
         n_items = self.n_items
@@ -413,14 +482,24 @@ class RankingEvaluator:
                     f"score_fn returned {tuple(scores.shape)} for {rows.numel()} "
                     f"users; expected ({rows.numel()}, {n_items})"
                 )
+            if popularity is not None and popularity.size != n_items:
+                raise ValueError(
+                    f"item_popularity has {popularity.size} items, scores have {n_items}"
+                )
             device = scores.device
             excluded = seen.dense(rows, n_items, device)
             for name, (relevant, others) in slices.items():
                 mask = (
                     excluded if others is None else excluded | others.dense(rows, n_items, device)
                 )
-                accumulators[name].update(scores, relevant.dense(rows, n_items, device), mask)
-        return {name: acc.compute() for name, acc in accumulators.items()}
+                chunk = rank_chunk(scores, relevant.dense(rows, n_items, device), mask, ks)
+                accumulators[name].add(chunk)
+                if name in beyond:
+                    beyond[name].update(chunk.top[chunk.n_relevant > 0])
+        return {
+            name: {**acc.compute(), **(beyond[name].compute() if name in beyond else {})}
+            for name, acc in accumulators.items()
+        }
 
 
 def scores_from_matrix(matrix: Tensor) -> ScoreFn:

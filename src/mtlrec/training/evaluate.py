@@ -76,27 +76,70 @@ def task_metrics(
     return {task: values for task, values in metrics.compute().items() if values.get("n", 0)}
 
 
+def pair_features(entities: EntityData, user_rows: Tensor, item_rows: Tensor) -> dict[str, Tensor]:
+    """Model inputs for parallel ``(P,)`` user and item rows (ids, per-user dense stand-ins)."""
+    features = {
+        "user_row": user_rows,
+        "user_idx": entities.user_vocab_index[user_rows],
+        "item_row": item_rows,
+        "item_idx": entities.item_vocab_index[item_rows],
+    }
+    for name, table in entities.user_dense.items():  # per-user stand-ins (P, D)
+        features[name] = table[user_rows]
+    return features
+
+
+SCORABLE_KINDS: tuple[str, ...] = ("binary", "regression", "multiclass")
+"""Task kinds that give one number per (user, item): see :func:`head_value`."""
+
+
+def head_value(spec: TaskSpec, output: Tensor) -> Tensor:
+    """One number per example from a head's output ``(P,)`` or ``(P, C)``: the probability
+    for binary tasks, the prediction for regression, and for multiclass the expected class
+    position scaled to ``[0, 1]`` (``sum_c p_c * c / (C - 1)``: for ordered classes such as
+    negative / neutral / positive sentiment, how positive)."""
+    if spec.kind == "binary":
+        return torch.sigmoid(output.reshape(-1))
+    if spec.kind == "regression":
+        return output.reshape(-1)
+    if spec.kind == "multiclass":
+        n = output.shape[-1]
+        position = torch.arange(n, dtype=output.dtype, device=output.device) / max(n - 1, 1)
+        return torch.softmax(output, dim=-1) @ position
+    raise ValueError(f"task {spec.name!r} ({spec.kind}) gives no score per (user, item)")
+
+
+@torch.inference_mode()
+def pair_scores(
+    model: MultiTaskModel,
+    entities: EntityData,
+    user_rows: Tensor,
+    item_rows: Tensor,
+    tasks: Sequence[str],
+    device: str = "cpu",
+    batch_size: int = 65536,
+) -> dict[str, Tensor]:
+    """:func:`head_value` of each task in ``tasks`` for ``(P,)`` user/item row pairs: ``(P,)``."""
+    model.eval()
+    outputs = predict(model, pair_features(entities, user_rows, item_rows), batch_size, device)
+    return {task: head_value(model.specs[task], outputs[task]) for task in tasks}
+
+
 def item_scores(
     model: MultiTaskModel, task: str, entities: EntityData, device: str = "cpu"
 ) -> ScoreFn:
-    """A ``score_fn(user_rows (b,)) -> (b, N_items)`` scoring every item with ``task``."""
+    """A ``score_fn(user_rows (b,)) -> (b, N_items)`` scoring every item with ``task``'s raw
+    output (logit for binary tasks)."""
     n_items = len(entities.item_ids)
     item_rows = torch.arange(n_items)
-    item_idx = entities.item_vocab_index
 
     @torch.inference_mode()
     def score(user_rows: Tensor) -> Tensor:
         model.eval()
         b = int(user_rows.shape[0])
-        users = user_rows.repeat_interleave(n_items)  # (b * I,)
-        features = {
-            "user_row": users,
-            "user_idx": entities.user_vocab_index[users],
-            "item_row": item_rows.repeat(b),
-            "item_idx": item_idx.repeat(b),
-        }
-        for name, table in entities.user_dense.items():  # per-user stand-ins (B*I, D)
-            features[name] = table[users]
+        features = pair_features(
+            entities, user_rows.repeat_interleave(n_items), item_rows.repeat(b)
+        )
         out = predict(model, features, batch_size=65536, device=device)[task]
         return out.view(b, n_items)
 

@@ -1,0 +1,357 @@
+"""Every single model and every fusion method side by side, on one split (issue 4).
+
+For a dataset preset, per seed: train the multi-task model (its preset config), fit every
+registered baseline on the same training interactions, score all items for the validation
+and test users, then
+
+- evaluate each single model (baselines and each multi-task head) by full ranking;
+- fit each fusion method on the VALIDATION split only (linear, softmax, RRF, stacking with
+  LightGBM and with logistic regression over all sources; multi-objective fusion of the
+  multi-task heads: a fixed formula and a linear fusion fitted on validation) and
+  evaluate it on test;
+- run the cascade of ``configs/fusion/<dataset>.yaml`` (retrieve -> rank -> fuse) and its
+  MMR re-rank at several trade-offs (what diversity costs in NDCG).
+
+The best single model and the best fusion are chosen by validation NDCG@10; the test ratio
+between them is the goal (>= 1.05). Results: ``benchmarks/results/fusion_<dataset>.{json,md}``.
+
+    python benchmarks/fusion.py --dataset ml-100k --seeds 0 1 2
+    python benchmarks/fusion.py --dataset amazon-mi --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from scipy import stats
+
+from mtlrec.baselines import BASELINES, Recommender, make_baseline
+from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.config.fusion import FusionConfig
+from mtlrec.config.loading import load_config
+from mtlrec.data.fetch import FetchSettings
+from mtlrec.fusion import FusionInput, make_fusion
+from mtlrec.fusion.rerank import MMRReranker
+from mtlrec.pipeline.fuse import (
+    TrainedRun,
+    build_cascade,
+    evaluate_cascade,
+    fit_cascade,
+    fit_retrievers,
+    full_head_scores,
+    item_embeddings,
+    item_features_for,
+    ranking_tasks,
+    trained_run,
+)
+from mtlrec.pipeline.ranking_data import evaluate_ranking, rows_score_fn
+from mtlrec.training.experiment import train_model
+from mtlrec.training.run_data import load_run_data
+
+ROOT = Path(__file__).resolve().parents[1]
+KS = (10, 20)
+DATASETS: dict[str, dict[str, Any]] = {
+    "ml-100k": {
+        "config": "configs/ml-100k-interest.yaml",
+        "fusion": "configs/fusion/ml-100k.yaml",
+        "formula": "mtl_interest * (0.5 + 0.5 * mtl_like) * (0.6 + 0.1 * mtl_rating)",
+        "params": {
+            "als": {"factors": 64, "iterations": 15, "regularization": 0.05},
+            "bpr": {"factors": 64, "iterations": 100},
+            "item_knn": {"neighbours": 100, "shrink": 10.0},
+            "user_knn": {"neighbours": 100, "shrink": 10.0},
+        },
+    },
+    "amazon-mi": {
+        "config": "configs/amazon-musical-instruments.yaml",
+        "fusion": "configs/fusion/amazon-musical-instruments.yaml",
+        "formula": "mtl_interest * (0.6 + 0.1 * mtl_rating) * (0.5 + 0.5 * mtl_sentiment)",
+        "params": {
+            "als": {"factors": 32, "iterations": 15, "regularization": 0.05},
+            "bpr": {"factors": 32, "iterations": 100},
+            "item_knn": {"neighbours": 100, "shrink": 10.0},
+            "user_knn": {"neighbours": 100, "shrink": 10.0},
+        },
+    },
+}
+FUSIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "linear": ("linear", {"normalization": "zscore", "k": 10}),
+    "softmax": ("softmax", {"normalization": "zscore"}),
+    "rrf": ("rrf", {}),
+    "stacking (lightgbm)": ("stacking", {"model": "lightgbm"}),
+    "stacking (logistic)": ("stacking", {"model": "logistic"}),
+}
+TRADE_OFFS = (1.0, 0.9, 0.8, 0.6, 0.4)
+SEEDED = {"als": "random_state", "bpr": "random_state", "two_tower": "seed"}
+
+
+def _summary(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The headline numbers of one evaluation (``all`` slice, plus cold NDCG)."""
+    row = results["all"]
+    out = {
+        key: float(row[key])
+        for key in ("ndcg@10", "recall@10", "coverage@10", "diversity@10", "novelty@10", "arp@10")
+        if key in row
+    }
+    if "cold" in results and results["cold"].get("n_users"):
+        out["cold_ndcg@10"] = float(results["cold"]["ndcg@10"])
+        out["cold_users"] = float(results["cold"]["n_users"])
+    if "retrieval" in results:
+        out.update({f"retrieval_{k}": float(v) for k, v in results["retrieval"].items()})
+    return out
+
+
+def fit_baselines(
+    run: TrainedRun, params: dict[str, dict[str, Any]], seed: int
+) -> dict[str, Recommender]:
+    fitted: dict[str, Recommender] = {}
+    for name in BASELINES.names():
+        kwargs = dict(params.get(name, {}))
+        if name in SEEDED:
+            kwargs[SEEDED[name]] = seed
+        model = make_baseline(name, **kwargs)
+        if model.needs == "embeddings" and "items.text" not in run.data.entities.tables:
+            continue
+        fitted[name] = model.fit(run.ranking.train, item_features_for(model, run.data))
+    return fitted
+
+
+def one_seed(dataset: str, seed: int, settings: FetchSettings, console: Console) -> dict[str, Any]:
+    spec = DATASETS[dataset]
+    config = load_config(ExperimentConfig, ROOT / spec["config"], [f"seed={seed}"])
+    data = load_run_data(config, settings, console)
+    start = time.perf_counter()
+    run_dir = ROOT / "runs" / "bench-fusion" / f"{dataset}-seed{seed}"
+    model, _ = train_model(config, data, run_dir, progress=False)
+    run = trained_run(run_dir, config, data, model)
+    timings = {"mtl_train_s": time.perf_counter() - start}
+    vectors = item_embeddings(data)
+    ranking = run.ranking
+
+    start = time.perf_counter()
+    baselines = fit_baselines(run, spec["params"], seed)
+    timings["baselines_fit_s"] = time.perf_counter() - start
+    tasks = ranking_tasks(model, None)
+    users = {split: ranking.pairs[split].user_rows for split in ("valid", "test")}
+    inputs: dict[str, FusionInput] = {}
+    start = time.perf_counter()
+    for split, rows in users.items():
+        scores = {name: b.score(rows) for name, b in baselines.items()}
+        scores.update({f"mtl_{t}": v for t, v in full_head_scores(run, tasks, rows).items()})
+        inputs[split] = FusionInput(
+            scores=scores,
+            exclude=ranking.excluded(split, rows),
+            user_activity=ranking.user_activity[rows],
+            item_popularity=ranking.item_popularity,
+        )
+    timings["scoring_s"] = time.perf_counter() - start
+
+    def evaluate(split: str, matrix: np.ndarray) -> dict[str, float]:
+        fn = rows_score_fn(users[split], matrix)
+        return _summary(evaluate_ranking(ranking, split, fn, KS, vectors))
+
+    rows_out: dict[str, dict[str, Any]] = {}
+    for name in inputs["test"].scores:
+        kind = "multi-task head" if name.startswith("mtl_") else "single model"
+        rows_out[name] = {
+            "kind": kind,
+            "valid": evaluate("valid", inputs["valid"].scores[name]),
+            "test": evaluate("test", inputs["test"].scores[name]),
+        }
+        console.print(f"{name:24s} test ndcg@10 {rows_out[name]['test']['ndcg@10']:.4f}")
+
+    relevant = ranking.relevant("valid", users["valid"])
+    head_names = [f"mtl_{t}" for t in tasks]
+    heads_only = {
+        split: FusionInput(
+            scores={n: inputs[split].scores[n] for n in head_names},
+            exclude=inputs[split].exclude,
+            user_activity=inputs[split].user_activity,
+            item_popularity=inputs[split].item_popularity,
+        )
+        for split in inputs
+    }
+    plans: list[tuple[str, str, dict[str, Any], dict[str, FusionInput], str]] = [
+        (label, name, params, inputs, "fusion (all models)")
+        for label, (name, params) in FUSIONS.items()
+    ]
+    plans += [
+        ("heads: formula", "formula", {"formula": spec["formula"]}, heads_only, "multi-objective"),
+        ("heads: linear", "linear", {"normalization": "zscore"}, heads_only, "multi-objective"),
+    ]
+    for label, name, params, fusion_inputs, kind in plans:
+        start = time.perf_counter()
+        fusion = make_fusion(name, **params).fit(fusion_inputs["valid"], relevant)
+        fit_s = time.perf_counter() - start
+        row = {
+            "kind": kind,
+            "valid": evaluate("valid", fusion.fuse(fusion_inputs["valid"])),
+            "test": evaluate("test", fusion.fuse(fusion_inputs["test"])),
+            "weights": fusion.weights(),
+            "fit_s": round(fit_s, 2),
+        }
+        if hasattr(fusion, "oof_ndcg_"):
+            row["valid_out_of_fold_ndcg@10"] = float(fusion.oof_ndcg_)
+        rows_out[label] = row
+        console.print(f"{label:24s} test ndcg@10 {row['test']['ndcg@10']:.4f} ({fit_s:.1f}s)")
+
+    fusion_config = load_config(FusionConfig, ROOT / spec["fusion"])
+    for retriever in fusion_config.retrievers.values():
+        if retriever.baseline in SEEDED:
+            retriever.params[SEEDED[retriever.baseline]] = seed
+    start = time.perf_counter()
+    retrievers = fit_retrievers(fusion_config, run)
+    fusion = make_fusion(fusion_config.fusion.name, **fusion_config.fusion.params)
+    cascade = fit_cascade(build_cascade(fusion_config, run, retrievers, fusion), ranking)
+    timings["cascade_fit_s"] = time.perf_counter() - start
+    for trade_off in (None, *TRADE_OFFS):
+        cascade.reranker = (
+            None if trade_off is None else MMRReranker(trade_off=trade_off, k=max(KS))
+        )
+        label = "cascade" if trade_off is None else f"cascade + MMR {trade_off}"
+        row = {"kind": "cascade" if trade_off is None else "cascade + rerank"}
+        for split in ("valid", "test") if trade_off is None else ("test",):
+            row[split] = _summary(evaluate_cascade(cascade, ranking, split, KS, vectors))
+        rows_out[label] = row
+        console.print(
+            f"{label:24s} test ndcg@10 {row['test']['ndcg@10']:.4f} "
+            f"diversity@10 {row['test'].get('diversity@10', float('nan')):.4f}"
+        )
+    return {"rows": rows_out, "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def _best(rows: dict[str, Any], kinds: tuple[str, ...]) -> str:
+    """The row of ``kinds`` with the highest VALIDATION NDCG@10."""
+    eligible = {n: r for n, r in rows.items() if r["kind"] in kinds and "valid" in r}
+    return max(eligible, key=lambda n: eligible[n]["valid"]["ndcg@10"])
+
+
+def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std over seeds per row; best single / best fusion by validation, per seed."""
+    seeds = sorted(per_seed)
+    names = list(per_seed[seeds[0]]["rows"])
+    table: dict[str, Any] = {}
+    for name in names:
+        rows = [per_seed[s]["rows"][name] for s in seeds]
+        metrics = rows[0]["test"].keys()
+        table[name] = {
+            "kind": rows[0]["kind"],
+            "test": {
+                m: {
+                    "mean": float(np.mean([r["test"][m] for r in rows])),
+                    "std": float(np.std([r["test"][m] for r in rows])),
+                }
+                for m in metrics
+            },
+        }
+    singles = ("single model", "multi-task head")
+    fusions = ("fusion (all models)", "multi-objective", "cascade")
+    choice = []
+    for s in seeds:
+        rows = per_seed[s]["rows"]
+        single, fused = _best(rows, singles), _best(rows, fusions)
+        choice.append(
+            {
+                "seed": s,
+                "best_single": single,
+                "best_fusion": fused,
+                "single_ndcg@10": rows[single]["test"]["ndcg@10"],
+                "fusion_ndcg@10": rows[fused]["test"]["ndcg@10"],
+            }
+        )
+    single_scores = np.array([c["single_ndcg@10"] for c in choice])
+    fusion_scores = np.array([c["fusion_ndcg@10"] for c in choice])
+    summary: dict[str, Any] = {
+        "selection": "best single model and best fusion chosen by validation NDCG@10 per seed",
+        "per_seed": choice,
+        "single_ndcg@10_mean": float(single_scores.mean()),
+        "fusion_ndcg@10_mean": float(fusion_scores.mean()),
+        "ratio": float(fusion_scores.mean() / single_scores.mean()),
+        "goal": "ratio >= 1.05",
+    }
+    if len(seeds) > 1:
+        summary["paired_t_test_p"] = float(stats.ttest_rel(fusion_scores, single_scores).pvalue)
+    return {"table": table, "summary": summary}
+
+
+def markdown(dataset: str, result: dict[str, Any], command: str) -> str:
+    columns = ("ndcg@10", "recall@10", "coverage@10", "diversity@10", "novelty@10", "cold_ndcg@10")
+    lines = [
+        f"# Fusion benchmark: {dataset}",
+        "",
+        f"`{command}` — seeds {result['seeds']}; full ranking over all items; test split; "
+        "fusion weights and meta-models fitted on validation only; mean ± std over seeds.",
+        "",
+        "| model | kind | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for name, row in result["aggregate"]["table"].items():
+        cells = []
+        for column in columns:
+            value = row["test"].get(column)
+            cells.append("—" if value is None else f"{value['mean']:.4f} ± {value['std']:.4f}")
+        lines.append(f"| {name} | {row['kind']} | " + " | ".join(cells) + " |")
+    summary = result["aggregate"]["summary"]
+    lines += [
+        "",
+        f"Best single (by validation) mean test NDCG@10 {summary['single_ndcg@10_mean']:.4f}; "
+        f"best fusion {summary['fusion_ndcg@10_mean']:.4f}; ratio **{summary['ratio']:.3f}** "
+        f"(goal {summary['goal']})"
+        + (
+            f"; paired t-test p = {summary['paired_t_test_p']:.3g}"
+            if "paired_t_test_p" in summary
+            else ""
+        )
+        + ".",
+        "",
+        "Per seed: "
+        + "; ".join(
+            f"seed {c['seed']}: {c['best_fusion']} {c['fusion_ndcg@10']:.4f} vs "
+            f"{c['best_single']} {c['single_ndcg@10']:.4f}"
+            for c in summary["per_seed"]
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="ml-100k")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    args = parser.parse_args()
+    console = Console()
+    settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
+    per_seed = {}
+    for seed in args.seeds:
+        start = time.perf_counter()
+        per_seed[seed] = one_seed(args.dataset, seed, settings, console)
+        per_seed[seed]["wall_s"] = round(time.perf_counter() - start, 1)
+    command = "python benchmarks/fusion.py " + " ".join(sys.argv[1:])
+    result = {
+        "benchmark": "fusion",
+        "dataset": args.dataset,
+        "command": command,
+        "seeds": args.seeds,
+        "protocol": "full ranking over all items; test split; train+valid items excluded; "
+        "fusion fitted on validation only",
+        "aggregate": aggregate(per_seed),
+        "per_seed": per_seed,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"fusion_{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"fusion_{args.dataset}.md").write_text(markdown(args.dataset, result, command))
+    console.print(markdown(args.dataset, result, command))
+
+
+if __name__ == "__main__":
+    main()
