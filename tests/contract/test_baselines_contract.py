@@ -180,3 +180,33 @@ def test_score_fn_works_with_ranking_evaluator(name: str, toy: Toy) -> None:
     result = evaluator.evaluate()["all"]
     assert result["n_users"] == N_USERS
     assert result["recall@5"] == pytest.approx(recall_at_5(model, toy))
+
+
+def checkerboard(n_users: int = 40, n_items: int = 20) -> tuple[sp.csr_matrix, np.ndarray, Any]:
+    """``implicit``'s checkerboard with one held-out item per user.
+
+    User ``u`` took every item of its parity (``i % 2 == u % 2``) except one, its held-out
+    item; every other item it has not taken is of the other parity, so the data implies
+    the held-out item must come first. Item features carry the parity (one-hot + noise,
+    or the words "even" / "odd"), for the content baselines.
+    """
+    rng = np.random.default_rng(3)
+    dense = np.fromfunction(lambda u, i: (u + i) % 2 == 0, (n_users, n_items)).astype(np.float32)
+    held_out = np.array([2 * rng.integers(n_items // 2) + u % 2 for u in range(n_users)])
+    dense[np.arange(n_users), held_out] = 0.0
+    parity = np.arange(n_items) % 2
+    embeddings = (np.eye(2)[parity] + 0.05 * rng.normal(size=(n_items, 2))).astype(np.float32)
+    texts = [f"{'even' if p == 0 else 'odd'} item{i}" for i, p in enumerate(parity)]
+    return sp.csr_matrix(dense), held_out, {"texts": texts, "embeddings": embeddings}
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "popularity"])
+def test_checkerboard_held_out_item_comes_first(name: str) -> None:
+    """Every personalised baseline puts the implied item first (popularity cannot: it
+    ranks the same list for everyone, which is why it is the floor above)."""
+    train, held_out, side = checkerboard()
+    model = make_baseline(name, **PARAMS.get(name, {}))
+    model.fit(train, side.get(model.needs or ""))
+    users = np.arange(train.shape[0])
+    items, _ = model.recommend(users, k=1)
+    assert (items[:, 0] == held_out).mean() >= 0.95, (name, items[:, 0], held_out)

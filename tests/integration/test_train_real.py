@@ -52,6 +52,8 @@ def test_train_then_evaluate_a_run(shared_data: Path, tmp_path: Path) -> None:
     assert test["rating"]["n"] == 458 and test["rating"]["rmse"] < 2.0
     assert test["ranking (all)"]["n_users"] == 458
     assert "recall@10" in test["ranking (all)"]
+    for key in ("coverage@10", "diversity@10", "novelty@10", "arp@10"):  # beyond accuracy
+        assert key in test["ranking (all)"] and key in test["ranking (cold)"], key
     assert payload["timings_s"]["text_encoded"] > 0
     steps = [json.loads(x) for x in (run / "train.jsonl").read_text().splitlines()]
     assert any("weight/brand" in s for s in steps)

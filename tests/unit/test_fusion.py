@@ -424,3 +424,25 @@ def test_a_failed_fit_leaves_the_fusion_unfitted() -> None:
     assert not hasattr(fusion, "sources_")
     with pytest.raises(RuntimeError, match="not fitted"):
         fusion.fuse(FusionInput({"x": x, "z": x}))
+
+
+def test_out_of_fold_ndcg_is_below_in_sample_for_an_overfitting_fusion() -> None:
+    """Cross-fitting scores each user with a fusion that never saw that user's items."""
+    from mtlrec.fusion import cross_fitted_scores, make_fusion, out_of_fold_ndcg
+    from mtlrec.fusion.objective import ndcg_at_k
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 60, 25
+    relevant = np.zeros((n_users, n_items), dtype=bool)
+    relevant[np.arange(n_users), rng.integers(n_items, size=n_users)] = True
+    scores = {f"noise{i}": rng.normal(size=(n_users, n_items)).astype(np.float32) for i in range(4)}
+    inputs = FusionInput(scores=scores)
+    make = lambda: make_fusion("linear", grid=11, rounds=3)  # noqa: E731
+    in_sample = ndcg_at_k(make().fit(inputs, relevant).fuse(inputs), relevant, None, 5)
+    held_out = cross_fitted_scores(make, inputs, relevant, n_folds=3, seed=1)
+    assert np.isfinite(held_out).all() and held_out.shape == (n_users, n_items)
+    oof = out_of_fold_ndcg(make, inputs, relevant, k=5, n_folds=3, seed=1)
+    assert oof == pytest.approx(ndcg_at_k(held_out, relevant, None, 5))
+    assert oof < in_sample  # pure noise: only the in-sample search finds "signal"
+    with pytest.raises(ValueError, match="n_folds"):
+        cross_fitted_scores(make, inputs, relevant, n_folds=1)

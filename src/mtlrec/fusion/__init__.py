@@ -28,8 +28,11 @@ from mtlrec.fusion.objective import ndcg_at_k, ndcg_per_user
 from mtlrec.fusion.rank import RRFFusion, rrf_scores, source_ranks
 from mtlrec.fusion.softmax import SoftmaxFusion
 from mtlrec.fusion.stacking import META_MODELS, StackingFusion, build_candidates
+from mtlrec.fusion.validation import cross_fitted_scores, out_of_fold_ndcg
 
 __all__ = [
+    "cross_fitted_scores",
+    "out_of_fold_ndcg",
     "FUNCTIONS",
     "FUSIONS",
     "META_MODELS",

@@ -35,8 +35,8 @@ from mtlrec.fusion.base import Fusion, make_fusion
 from mtlrec.fusion.cascade import Cascade, HeadScorer
 from mtlrec.fusion.rerank import MMRReranker, category_vectors
 from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
 from mtlrec.pipeline.ranking_data import RankingData, evaluate_ranking, ranking_data
-from mtlrec.text.templates import TextTemplates
 from mtlrec.training.evaluate import SCORABLE_KINDS, pair_scores
 from mtlrec.training.experiment import build_model, load_config_file
 from mtlrec.training.run_data import RunData, load_run_data
@@ -53,6 +53,18 @@ class TrainedRun:
     data: RunData
     model: MultiTaskModel
     ranking: RankingData
+    settings: FetchSettings
+    _embeddings: np.ndarray | None = None
+
+    def item_texts(self) -> list[str]:
+        """One content text per item row (see :mod:`mtlrec.pipeline.item_content`)."""
+        return item_content_texts(self.data)
+
+    def item_embeddings(self) -> np.ndarray:
+        """LM item embeddings ``(n_items, D)`` that tell items apart (computed once)."""
+        if self._embeddings is None:
+            self._embeddings = item_content_embeddings(self.config, self.data, self.settings)
+        return self._embeddings
 
 
 def load_trained_run(run_dir: Path, settings: FetchSettings, console: Console) -> TrainedRun:
@@ -63,50 +75,40 @@ def load_trained_run(run_dir: Path, settings: FetchSettings, console: Console) -
     data = load_run_data(config, settings, console)
     model = build_model(config, data)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
-    return trained_run(run_dir, config, data, model)
+    return trained_run(run_dir, config, data, model, settings)
 
 
 def trained_run(
-    run_dir: Path, config: ExperimentConfig, data: RunData, model: MultiTaskModel
+    run_dir: Path,
+    config: ExperimentConfig,
+    data: RunData,
+    model: MultiTaskModel,
+    settings: FetchSettings,
 ) -> TrainedRun:
     """A :class:`TrainedRun` from parts already in memory (a model just trained)."""
     model.eval()
     ranking = ranking_data(data.examples, len(data.entities.user_ids), len(data.entities.item_ids))
-    return TrainedRun(run_dir, config, data, model, ranking)
+    return TrainedRun(run_dir, config, data, model, ranking, settings)
 
 
 # ---------------------------------------------------------------------- item side information
-def item_texts(data: RunData) -> list[str]:
-    """One rendered text per item row (the TF-IDF retriever's input)."""
-    templates = TextTemplates()
-    return [templates.item_text(row) for row in data.dataset.tables["items"].iter_rows(named=True)]
-
-
-def item_embeddings(data: RunData) -> np.ndarray:
-    """The LM item embeddings ``(n_items, D)`` of the run (``text.item`` must be on)."""
-    table = data.entities.tables.get("items.text")
-    if table is None:
-        raise ValueError("this run has no LM item embeddings; set text.item: true in its config")
-    return table.numpy().astype(np.float32)
-
-
-def item_features_for(model: Recommender, data: RunData) -> Any:
+def item_features_for(model: Recommender, run: TrainedRun) -> Any:
     """What ``model.fit`` needs as item features for this run (texts, embeddings, None)."""
     if model.needs == "texts":
-        return item_texts(data)
+        return run.item_texts()
     if model.needs == "embeddings":
-        return item_embeddings(data)
+        return run.item_embeddings()
     return None
 
 
-def rerank_vectors(fusion_config: FusionConfig, data: RunData) -> Any:
+def rerank_vectors(fusion_config: FusionConfig, run: TrainedRun) -> Any:
     """Item vectors of the MMR stage: LM embeddings or multi-hot categories ``(n_items, D)``."""
     rerank = fusion_config.rerank
     if rerank is None:
         return None
     if rerank.vectors == "lm":
-        return item_embeddings(data)
-    items = data.dataset.tables["items"]
+        return run.item_embeddings()
+    items = run.data.dataset.tables["items"]
     column = rerank.category_column
     if column not in items.columns:
         raise ValueError(
@@ -124,7 +126,7 @@ def fit_retrievers(
     for name, spec in fusion_config.retrievers.items():
         start = time.perf_counter()
         model = make_baseline(spec.baseline, **spec.params)
-        retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run.data))
+        retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
         if console is not None:
             console.print(
                 f"fitted retriever {name} ({spec.baseline}) in {time.perf_counter() - start:.1f}s"
@@ -202,7 +204,7 @@ def build_cascade(
         reranker=None
         if rerank is None
         else MMRReranker(trade_off=rerank.trade_off, k=max(fusion_config.ks)),
-        item_vectors=rerank_vectors(fusion_config, run.data),
+        item_vectors=rerank_vectors(fusion_config, run),
         depth=rerank.depth if rerank is not None else 50,
         item_popularity=run.ranking.item_popularity,
         user_activity=run.ranking.user_activity,
@@ -269,7 +271,7 @@ def fuse_run(
     fusion = make_fusion(fusion_config.fusion.name, **fusion_config.fusion.params)
     cascade = fit_cascade(build_cascade(fusion_config, run, retrievers, fusion), run.ranking)
     fitted_s = time.perf_counter() - start
-    vectors = item_embeddings(run.data) if "items.text" in run.data.entities.tables else None
+    vectors = run.item_embeddings()
     results = {
         split: evaluate_cascade(cascade, run.ranking, split, fusion_config.ks, vectors)
         for split in ("valid", "test")

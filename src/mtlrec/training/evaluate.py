@@ -159,19 +159,27 @@ def ranking_metrics(
     """Full ranking over all items for the users of ``split``; slices ``all``/``warm``/``cold``.
 
     Relevant items are the user's examples in ``split``; excluded are the user's examples in
-    the earlier splits (train, and valid when ``split`` is test).
+    the earlier splits (train, and valid when ``split`` is test). Each slice also reports
+    coverage, novelty and average popularity (training counts) and, when the run has LM
+    item embeddings, intra-list diversity over them.
     """
     at = SPLITS.index(split)
     test = examples.subset(split)
     seen = examples.select(examples.split < at)
+    n_items = len(entities.item_ids)
+    train_items = examples.subset("train").features["item_row"]
+    vectors = entities.tables.get("items.text")
     evaluator = RankingEvaluator(
         item_scores(model, task, entities, device),
         (test.features["user_row"].numpy(), test.features["item_row"].numpy()),
         (seen.features["user_row"].numpy(), seen.features["item_row"].numpy()),
         cold=test.cold_item.numpy(),
-        n_items=len(entities.item_ids),
+        n_items=n_items,
         ks=tuple(ks),
         chunk_size=chunk_size,
+        item_popularity=torch.bincount(train_items, minlength=n_items).numpy(),
+        item_vectors=None if vectors is None else vectors.numpy(),
+        popularity_users=len(entities.user_ids),
     )
     return evaluator.evaluate()
 

@@ -1,0 +1,279 @@
+"""RecBole's Pop, ItemKNN, BPR, LightGCN and SASRec on the peers split files, full ranking.
+
+Reads ``benchmarks/peers/splits/<name>/`` (written by ``split_files.py``; every file's
+sha256 is checked against ``split.json``) through RecBole's ``benchmark_filename``
+mechanism, so RecBole trains on exactly mtlrec's training split and early-stops on its
+validation split (``valid_metric: NDCG@10``). Per model: RecBole's own test metrics
+(``recbole_test``) and the same model's scores evaluated by mtlrec's evaluator on
+mtlrec's protocol (``test``, the headline), with parameters and wall time.
+
+Protocol check (RecBole 1.2.1, verified on ml-100k-random by comparing the eval loaders'
+``uid2history_item`` / ``uid2positive_item`` with the split files, user by user):
+
+- general models (Pop, ItemKNN, BPR, LightGCN): validation ranks all items except the
+  user's training items, test all except training + validation items; the relevant items
+  are the split's items; users without one are not averaged. That is mtlrec's protocol
+  (``mtlrec.pipeline.ranking_data``) as long as no (user, item) pair lies in two splits
+  (RecBole keeps such a pair rankable and relevant, mtlrec excludes it), which
+  ``split_files.py`` refuses to write. Both evaluators then give the same numbers up to
+  the order of tied scores.
+- sequential models (SASRec): RecBole excludes nothing (a user's history stays rankable),
+  so ``recbole_test`` differs from mtlrec's protocol; ``test`` masks train + validation
+  items as mtlrec does. Early stopping still uses RecBole's unmasked validation NDCG.
+  The split files are turned into RecBole's sequence format
+  (``splits/<name>-seq/``): one training row per training item with the up to
+  ``MAX_ITEM_LIST_LENGTH`` (50) items before it, the validation item after all training
+  items, the test item after training + validation, in the files' time order.
+
+Shims (RecBole 1.2.1 with numpy 2 / torch 2.6+): ``np.float_``, ``np.complex_`` and
+``np.unicode_`` are set back before RecBole's ``Config`` re-aliases ``np.float`` & co;
+the best checkpoint is loaded with ``weights_only=False`` (RecBole pickles its config in
+it) by this script, not by RecBole's ``evaluate``; RecBole runs in a temporary folder (it
+writes ``log_tensorboard/`` and checkpoints into the working directory).
+``recbole.quick_start`` is never imported (it imports ``ray``).
+
+    /tmp/bench-venv/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-random \\
+        --models Pop ItemKNN BPR LightGCN --seed 0
+    /tmp/bench-venv/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-loo \\
+        --models SASRec --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import polars as pl
+import torch
+
+from mtlrec.evaluation.ranking import TopKMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+SPLITS_DIR = ROOT / "benchmarks" / "peers" / "splits"
+SPLITS = ("train", "valid", "test")
+KS = (10,)
+MAX_ITEM_LIST_LENGTH = 50
+SEQUENTIAL = frozenset({"SASRec"})
+MODEL_PARAMS: dict[str, dict[str, Any]] = {
+    "Pop": {},
+    "ItemKNN": {},
+    "BPR": {},
+    "LightGCN": {},
+    "SASRec": {"loss_type": "CE", "train_neg_sample_args": None},
+}
+"""RecBole's default hyper-parameters, plus what a model needs to run (SASRec with CE).
+
+RecBole 1.2.1's Pop is not training-set popularity: it counts an item once per training
+batch however often the item occurs in it (RecBole issues #1844, #2198), and its pointwise
+loader feeds it the sampled negatives too. On ml-100k-random (1 epoch): test NDCG@10 0.1188
+with the defaults, 0.0817 without sampled negatives, 0.1393 for exact training counts
+(mtlrec's ``popularity`` baseline: 0.1387). The defaults are kept: it is RecBole's Pop."""
+
+
+def numpy_shims() -> None:
+    """Let RecBole 1.2.1's ``Config.compatibility_settings`` run on numpy 2."""
+    for old, new in {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}.items():
+        if not hasattr(np, old):
+            setattr(np, old, new)
+
+
+def read_split(folder: Path) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
+    """``split.json`` and the three split frames (``user_id``, ``item_id``, ... as strings),
+    after checking every file's sha256 against the manifest."""
+    manifest = json.loads((folder / "split.json").read_text())
+    frames = {}
+    for file, info in manifest["files"].items():
+        path = folder / file
+        if hashlib.sha256(path.read_bytes()).hexdigest() != info["sha256"]:
+            raise ValueError(f"{path} does not match split.json (sha256): rewrite the split")
+        frame = pl.read_csv(path, separator="\t", infer_schema=False)
+        frames[info["split"]] = frame.rename({c: c.split(":")[0] for c in frame.columns})
+    return manifest, frames
+
+
+def write_sequences(folder: Path, frames: dict[str, pl.DataFrame], max_len: int) -> Path:
+    """RecBole's sequence files (``user_id``, ``item_id_list``, ``item_id``) beside ``folder``."""
+    name = f"{folder.name}-seq"
+    out = folder.parent / name
+    out.mkdir(exist_ok=True)
+    history: dict[str, list[str]] = {}
+    for split in SPLITS:
+        rows: list[tuple[str, str, str]] = []
+        for user, item in frames[split].select("user_id", "item_id").iter_rows():
+            seen = history.setdefault(user, [])
+            if seen:
+                rows.append((user, " ".join(seen[-max_len:]), item))
+            seen.append(item)
+        header = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
+        lines = "".join(f"{u}\t{s}\t{i}\n" for u, s, i in rows)
+        (out / f"{name}.{split}.inter").write_text(header + lines)
+    return out
+
+
+def recbole_config(model: str, seed: int, epochs: int, workdir: Path) -> dict[str, Any]:
+    sequential = model in SEQUENTIAL
+    config: dict[str, Any] = {
+        "benchmark_filename": list(SPLITS),
+        "load_col": {
+            "inter": ["user_id", "item_id_list", "item_id"]
+            if sequential
+            else ["user_id", "item_id"]
+        },
+        "eval_args": {
+            "split": None,
+            "order": "TO" if sequential else "RO",
+            "group_by": "user",
+            "mode": "full",
+        },
+        "metrics": ["Recall", "NDCG", "MRR", "Hit"],
+        "topk": list(KS),
+        "valid_metric": "NDCG@10",
+        "epochs": epochs,
+        "seed": seed,
+        "reproducibility": True,
+        "device": "cpu",
+        "use_gpu": False,
+        "worker": 0,
+        "show_progress": False,
+        "checkpoint_dir": str(workdir / "saved"),
+        "user_inter_num_interval": "[0,inf)",
+        "item_inter_num_interval": "[0,inf)",
+        **MODEL_PARAMS[model],
+    }
+    if sequential:
+        config["alias_of_item_id"] = ["item_id_list"]
+        config["MAX_ITEM_LIST_LENGTH"] = MAX_ITEM_LIST_LENGTH
+    return config
+
+
+@torch.no_grad()
+def mtlrec_protocol(
+    model: Any, loader: Any, dataset: Any, frames: dict[str, pl.DataFrame]
+) -> dict[str, float]:
+    """Test metrics of ``model`` by mtlrec's evaluator: every item ranked, the user's
+    train + valid items excluded, the test items relevant (column 0, RecBole's padding,
+    excluded too)."""
+    model.eval()
+    users = dataset.field2token_id["user_id"]
+    items = dataset.field2token_id["item_id"]
+    n_items = dataset.item_num
+
+    def by_user(frame: pl.DataFrame) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for user, item in frame.select("user_id", "item_id").iter_rows():
+            out.setdefault(users[user], []).append(items[item])
+        return out
+
+    relevant = by_user(frames["test"])
+    excluded = by_user(pl.concat([frames["train"], frames["valid"]]))
+    metrics = TopKMetrics(KS)
+    done: set[int] = set()
+    for interaction, *_ in loader:
+        uids = interaction["user_id"].tolist()
+        if done.intersection(uids) or len(set(uids)) != len(uids):
+            raise ValueError("a user has several test rows: the protocol wants one per user")
+        done.update(uids)
+        scores = model.full_sort_predict(interaction).view(len(uids), n_items).float()
+        rel = torch.zeros(len(uids), n_items, dtype=torch.bool)
+        exc = torch.zeros(len(uids), n_items, dtype=torch.bool)
+        exc[:, 0] = True
+        for row, uid in enumerate(uids):
+            rel[row, relevant.get(uid, [])] = True
+            exc[row, excluded.get(uid, [])] = True
+        metrics.update(scores, rel, exc)
+    return metrics.compute()
+
+
+def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
+    """Train ``name`` on the split (RecBole's trainer, early stopping on validation) and
+    evaluate it on test, both ways."""
+    numpy_shims()
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    manifest, frames = read_split(split)
+    folder = write_sequences(split, frames, MAX_ITEM_LIST_LENGTH) if name in SEQUENTIAL else split
+    start = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.chdir(tmp),
+        mock.patch.object(sys, "argv", sys.argv[:1]),  # RecBole's Config parses --key=value
+    ):
+        config = Config(
+            model=name,
+            dataset=folder.name,
+            config_dict={
+                "data_path": str(folder.parent),
+                **recbole_config(name, seed, epochs, Path(tmp)),
+            },
+        )
+        init_seed(config["seed"], config["reproducibility"])
+        dataset = create_dataset(config)
+        train, valid, test = data_preparation(config, dataset)
+        model = get_model(config["model"])(config, train._dataset).to(config["device"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        fit_start = time.perf_counter()
+        best_valid, _ = trainer.fit(train, valid, saved=True, show_progress=False)
+        fit_s = time.perf_counter() - fit_start
+        checkpoint = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["state_dict"])
+        model.load_other_parameter(checkpoint.get("other_parameter"))
+        recbole_test = trainer.evaluate(test, load_best_model=False, show_progress=False)
+        test_metrics = mtlrec_protocol(model, test, dataset, frames)
+    return {
+        "model": name,
+        "seed": seed,
+        "split": manifest["name"],
+        "protocol": manifest["protocol"],
+        "test": test_metrics,
+        "recbole_test": {k: float(v) for k, v in recbole_test.items()},
+        "recbole_best_valid_ndcg@10": float(best_valid),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "fit_s": round(fit_s, 2),
+        "wall_s": round(time.perf_counter() - start, 2),
+        "epochs": epochs,
+        "hyper_parameters": {**MODEL_PARAMS[name]},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="ml-100k-random", help="a folder in --splits")
+    parser.add_argument("--splits", type=Path, default=SPLITS_DIR)
+    parser.add_argument("--models", nargs="+", choices=sorted(MODEL_PARAMS), default=["Pop"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=300, help="RecBole's default; early stops")
+    parser.add_argument("--out", type=Path, default=None, help="JSON (default: results/peers)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    results = []
+    for name in args.models:
+        row = run_model(name, args.splits / args.split, args.seed, args.epochs)
+        results.append(row)
+        test = row["test"]
+        print(
+            f"{name:10s} ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f} "
+            f"(recbole ndcg@10 {row['recbole_test']['ndcg@10']:.4f}) {row['wall_s']:.1f}s"
+        )
+    out = args.out or ROOT / "benchmarks" / "results" / "peers" / (
+        f"recbole_{args.split}_seed{args.seed}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"split": args.split, "models": results}, indent=2) + "\n")
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
