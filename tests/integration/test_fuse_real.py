@@ -77,7 +77,7 @@ def test_fuse_then_recommend(shared_data: Path, tmp_path: Path) -> None:
     for key in ("ndcg@10", "recall@10", "coverage@10", "diversity@10", "novelty@10", "arp@10"):
         assert key in test["all"], key
     retrieval = test["retrieval"]
-    assert 0.0 < retrieval["recall@30x4"] <= 1.0 and retrieval["candidates_per_user"] >= 30
+    assert 0.0 < retrieval["candidate_recall@30x4"] <= 1.0 and retrieval["candidates@30x4"] >= 30
     assert sorted(p.name for p in (run / "fusion" / "retrievers").iterdir()) == [
         "item_knn.npz",
         "lm_content.npz",

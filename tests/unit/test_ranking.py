@@ -372,3 +372,19 @@ def test_print_results_renders_one_table_per_split_plus_ranking() -> None:
     assert len(ranking_rows) == 2 and "-" in ranking_rows[1]
     rating_row = next(line for line in text.splitlines() if "rating" in line)
     assert "0.9100" in rating_row and "0.7200" in rating_row
+
+
+def test_print_results_splits_ranking_columns_by_family() -> None:
+    rows = {
+        "ranking (all)": {"n_users": 9, "ndcg@10": 0.3, "coverage@10": 0.2, "novelty@10": 3.0},
+        "retrieval": {"n_users": 9, "candidate_recall@100x2": 0.8},
+    }
+    console = Console(file=io.StringIO(), width=200, record=True)
+    print_results(console, {"test": rows})
+    text = console.export_text()
+    titles = [line.strip() for line in text.splitlines() if line.strip().startswith("test -")]
+    assert titles == ["test - ranking", "test - beyond accuracy", "test - other"]
+    blocks = text.split("test - ")
+    assert "ndcg@10" in blocks[1] and "coverage@10" not in blocks[1]
+    assert "coverage@10" in blocks[2] and "novelty@10" in blocks[2] and "9" in blocks[2]
+    assert "candidate_recall@100x2" in blocks[3] and "0.8000" in blocks[3]

@@ -87,27 +87,52 @@ def _columns(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
     return counts + [c for c in columns if c not in COUNT_KEYS]
 
 
+RANKING_FAMILIES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("ranking", frozenset({"hr", "recall", "ndcg", "mrr"})),
+    ("beyond accuracy", frozenset({"coverage", "diversity", "novelty", "arp"})),
+)
+"""Top-K columns by family: each family of a split's ranking rows gets its own table;
+columns of no family (the cascade's retrieval stage) go to a last one."""
+
+
+def _family(column: str) -> str:
+    base = column.split("@", 1)[0]
+    for title, members in RANKING_FAMILIES:
+        if base in members:
+            return title
+    return "other"
+
+
+def _table(title: str, first: str, group: Mapping[str, Mapping[str, float]]) -> Table:
+    columns = _columns(group)
+    table = Table(title=title, title_justify="left")
+    table.add_column(first, style="bold")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row, metrics in group.items():
+        cells = (format_value(c, metrics.get(c)) for c in columns)
+        table.add_row(escape(row), *cells)  # row names are text, not rich markup
+    return table
+
+
 def results_tables(results: Results) -> list[Table]:
-    """One table per split for task rows (tasks as rows, metrics as columns), plus one per
-    split for its ranking rows when it has any."""
+    """One table per split for task rows (tasks as rows, metrics as columns), plus, for its
+    ranking rows, one table per metric family (accuracy, beyond accuracy, other)."""
     tables: list[Table] = []
     for split, rows in results.items():
-        groups = (
-            ("task", {r: m for r, m in rows.items() if not is_ranking_row(m)}, ""),
-            ("slice", {r: m for r, m in rows.items() if is_ranking_row(m)}, " - ranking"),
-        )
-        for first, group, suffix in groups:
-            if not group:
-                continue
-            columns = _columns(group)
-            table = Table(title=f"{split}{suffix}", title_justify="left")
-            table.add_column(first, style="bold")
-            for column in columns:
-                table.add_column(column, justify="right")
-            for row, metrics in group.items():
-                cells = (format_value(c, metrics.get(c)) for c in columns)
-                table.add_row(escape(row), *cells)  # row names are text, not rich markup
-            tables.append(table)
+        tasks = {r: m for r, m in rows.items() if not is_ranking_row(m)}
+        if tasks:
+            tables.append(_table(split, "task", tasks))
+        ranking = {r: m for r, m in rows.items() if is_ranking_row(m)}
+        for family in (*(t for t, _ in RANKING_FAMILIES), "other"):
+            group = {}
+            for row, metrics in ranking.items():
+                kept = {k: v for k, v in metrics.items() if "@" in k and _family(k) == family}
+                if kept:
+                    counts = {k: v for k, v in metrics.items() if k in COUNT_KEYS}
+                    group[row] = {**counts, **kept}
+            if group:
+                tables.append(_table(f"{split} - {family}", "slice", group))
     return tables
 
 

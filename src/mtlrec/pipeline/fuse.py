@@ -230,8 +230,9 @@ def evaluate_cascade(
     chunk: int = 256,
 ) -> dict[str, dict[str, float]]:
     """Full-ranking metrics of the cascade on ``split`` (``all``/``warm``/``cold`` slices with
-    beyond-accuracy metrics) and a ``retrieval`` row: recall@N of the candidate union and
-    the mean number of candidates per user."""
+    beyond-accuracy metrics) and a ``retrieval`` row: ``candidate_recall@NxR`` (share of the
+    relevant items in the union of ``R`` retrievers' ``N`` candidates) and ``candidates@NxR``
+    (mean size of that union per user)."""
     recalls: list[np.ndarray] = []
     sizes: list[np.ndarray] = []
 
@@ -247,12 +248,11 @@ def evaluate_cascade(
         return torch.from_numpy(out.ranking_scores())
 
     results = evaluate_ranking(ranking, split, score, ks, diversity_vectors, chunk)
+    tag = f"{cascade.candidates}x{len(cascade.retrievers)}"
     results["retrieval"] = {
         "n_users": float(sum(r.size for r in recalls)),
-        f"recall@{cascade.candidates}x{len(cascade.retrievers)}": float(
-            np.concatenate(recalls).mean()
-        ),
-        "candidates_per_user": float(np.concatenate(sizes).mean()),
+        f"candidate_recall@{tag}": float(np.concatenate(recalls).mean()),
+        f"candidates@{tag}": float(np.concatenate(sizes).mean()),
     }
     return results
 
