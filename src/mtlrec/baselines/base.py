@@ -18,7 +18,6 @@ the registry name, the constructor parameters and the shape.
 
 from __future__ import annotations
 
-import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from mtlrec.core.params import KeywordParams
 from mtlrec.core.registry import Registry
 
 ItemFeatures: TypeAlias = "np.ndarray | Sequence[str]"
@@ -59,7 +59,7 @@ def unpack_csr(prefix: str, state: Mapping[str, np.ndarray]) -> sp.csr_matrix:
     )
 
 
-class Recommender(ABC):
+class Recommender(KeywordParams, ABC):
     """A top-K recommender over a fixed item catalogue.
 
     Subclasses take explicit keyword arguments in ``__init__`` and store them untouched
@@ -74,19 +74,6 @@ class Recommender(ABC):
     user_items_: sp.csr_matrix
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor keyword arguments, read back from the attributes."""
-        sig = inspect.signature(type(self).__init__)
-        return {
-            p: getattr(self, p)
-            for p, param in sig.parameters.items()
-            if p != "self" and param.kind is not inspect.Parameter.VAR_KEYWORD
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     # ------------------------------------------------------------------ fitting
     def fit(self, user_items: Any, item_features: ItemFeatures | None = None) -> Self:
         """Learn from ``user_items`` ``(n_users, n_items)`` (sparse or dense, non-negative)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from mtlrec.core.params import KeywordParams
 from mtlrec.core.registry import Registry
 
 _FORMAT_VERSION = 1
@@ -165,7 +166,7 @@ def finalize_scores(scores: np.ndarray, exclude: np.ndarray | None) -> np.ndarra
     return out
 
 
-class Fusion(ABC):
+class Fusion(KeywordParams, ABC):
     """A score-fusion method over named sources.
 
     Subclasses take explicit keyword arguments in ``__init__`` and store them untouched
@@ -183,19 +184,6 @@ class Fusion(ABC):
     sources_: tuple[str, ...]
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor keyword arguments, read back from the attributes."""
-        sig = inspect.signature(type(self).__init__)
-        return {
-            p: getattr(self, p)
-            for p, param in sig.parameters.items()
-            if p != "self" and param.kind is not inspect.Parameter.VAR_KEYWORD
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     def weights(self) -> dict[str, float]:
         """Per-source weights for reporting where meaningful (``{}`` otherwise)."""
         return {}

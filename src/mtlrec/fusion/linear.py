@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mtlrec.fusion.base import FUSIONS, Fusion, FusionInput
-from mtlrec.fusion.normalize import NORMALIZATIONS, normalize_scores
+from mtlrec.fusion.normalize import NORMALIZATIONS, normalized_sources
 from mtlrec.fusion.objective import ndcg_at_k
 
 
@@ -43,10 +43,7 @@ class LinearFusion(Fusion):
         self.rounds = rounds
 
     def _normalized(self, inputs: FusionInput) -> list[np.ndarray]:
-        return [
-            normalize_scores(inputs.scores[m], self.normalization, inputs.exclude)
-            for m in self.sources_
-        ]
+        return normalized_sources(inputs, self.sources_, self.normalization)
 
     def _fit(self, inputs: FusionInput, relevant: np.ndarray) -> None:
         # users without a relevant item do not change NDCG: leave them out of the search

@@ -10,7 +10,13 @@ normalised value, so the output is always finite; a row whose valid entries are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mtlrec.fusion.base import FusionInput
 
 NORMALIZATIONS: tuple[str, ...] = ("none", "minmax", "zscore", "rank")
 """Known normalisation methods, for :func:`normalize_scores`."""
@@ -106,3 +112,10 @@ def normalize_scores(
     floor = np.where(has, np.where(valid, out, np.inf).min(axis=1), 0.0)
     out = np.where(valid, out, floor[:, None])
     return out.astype(np.float32)
+
+
+def normalized_sources(
+    inputs: FusionInput, sources: Sequence[str], method: str
+) -> list[np.ndarray]:
+    """:func:`normalize_scores` of each source in ``sources`` order: ``(b, n_items)`` each."""
+    return [normalize_scores(inputs.scores[m], method, inputs.exclude) for m in sources]

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from torch import Tensor
 
+from mtlrec.core.params import KeywordParams
 from mtlrec.evaluation.beyond import ItemVectors, normalize_rows
 
 _CHUNK_ROWS = 32  # users re-ranked at once: a dense chunk holds (32, N, D) float32 vectors
@@ -145,7 +146,7 @@ def _mmr_chunk(
     return items, scores
 
 
-class MMRReranker:
+class MMRReranker(KeywordParams):
     """MMR re-ranking with fixed settings: ``trade_off`` in ``[0, 1]`` (1 = relevance only)
     and ``k`` items kept per row. Arguments are stored untouched."""
 
@@ -155,9 +156,6 @@ class MMRReranker:
             raise ValueError(f"k must be positive, got {k}")
         self.trade_off = trade_off
         self.k = k
-
-    def get_params(self) -> dict[str, Any]:
-        return {"trade_off": self.trade_off, "k": self.k}
 
     def rerank(
         self,

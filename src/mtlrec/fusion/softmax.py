@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mtlrec.fusion.base import FUSIONS, Fusion, FusionInput
-from mtlrec.fusion.normalize import NORMALIZATIONS, normalize_scores
+from mtlrec.fusion.normalize import NORMALIZATIONS, normalized_sources
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -61,10 +61,7 @@ class SoftmaxFusion(Fusion):
         self.seed = seed
 
     def _normalized(self, inputs: FusionInput) -> list[np.ndarray]:
-        return [
-            normalize_scores(inputs.scores[m], self.normalization, inputs.exclude)
-            for m in self.sources_
-        ]
+        return normalized_sources(inputs, self.sources_, self.normalization)
 
     def _fit(self, inputs: FusionInput, relevant: np.ndarray) -> None:
         import torch

@@ -24,6 +24,8 @@ from typing import Any, Self
 
 import numpy as np
 
+from mtlrec.core.params import KeywordParams
+
 INDEX_KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
 """The index kinds :class:`ItemIndex` builds."""
 
@@ -55,7 +57,7 @@ def _as_matrix(name: str, x: Any, dim: int | None = None) -> np.ndarray:
     return array
 
 
-class ItemIndex:
+class ItemIndex(KeywordParams):
     """Top-k inner-product search over ``n_items`` vectors of dimension ``dim``.
 
     Constructor arguments are stored untouched; ``nlist``/``nprobe`` apply to ``ivf``,
@@ -80,18 +82,6 @@ class ItemIndex:
         self.ef_search = ef_search
         self.ef_construction = ef_construction
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor keyword arguments."""
-        return {
-            "kind": self.kind,
-            "nlist": self.nlist,
-            "nprobe": self.nprobe,
-            "hnsw_m": self.hnsw_m,
-            "ef_search": self.ef_search,
-            "ef_construction": self.ef_construction,
-            "seed": self.seed,
-        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
