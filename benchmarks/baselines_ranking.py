@@ -16,17 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import scipy.sparse as sp
 from rich.console import Console
 
 from mtlrec.baselines import BASELINES, make_baseline
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.loading import load_config
-from mtlrec.data.examples import SPLITS
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.evaluation import RankingEvaluator
-from mtlrec.text.templates import TextTemplates
+from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
+from mtlrec.pipeline.ranking_data import evaluate_ranking, ranking_data
 from mtlrec.training.evaluate import ranking_metrics
 from mtlrec.training.experiment import train_model
 from mtlrec.training.run_data import load_run_data
@@ -53,44 +50,20 @@ def main() -> None:
     config = load_config(ExperimentConfig, args.config)
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
     data = load_run_data(config, settings, console)
-    examples, n_users, n_items = (
-        data.examples,
-        len(data.entities.user_ids),
-        len(data.entities.item_ids),
-    )
-    train = examples.subset("train")
-    user_items = sp.csr_matrix(
-        (
-            np.ones(len(train), np.float32),
-            (train.features["user_row"].numpy(), train.features["item_row"].numpy()),
-        ),
-        shape=(n_users, n_items),
-    )
-    test = examples.subset("test")
-    seen = examples.select(examples.split < SPLITS.index("test"))
-    texts = [
-        TextTemplates().item_text(r) for r in data.dataset.tables["items"].iter_rows(named=True)
-    ]
-    embeddings = data.entities.tables.get("items.text")
+    examples = data.examples
+    ranking = ranking_data(examples, len(data.entities.user_ids), len(data.entities.item_ids))
+    side = {
+        "texts": item_content_texts(data),
+        "embeddings": item_content_embeddings(config, data, settings),
+    }
     results: dict[str, Any] = {}
     for name in BASELINES.names():
         model = make_baseline(name, **PARAMS.get(name, {}))
-        if model.needs == "embeddings" and embeddings is None:
-            continue
-        features: Any = {"texts": texts, "embeddings": embeddings}.get(model.needs or "")
         start = time.perf_counter()
-        model.fit(user_items, features)
+        model.fit(ranking.train, side.get(model.needs or ""))
         fitted = time.perf_counter() - start
-        evaluator = RankingEvaluator(
-            model.score_fn(),
-            (test.features["user_row"].numpy(), test.features["item_row"].numpy()),
-            (seen.features["user_row"].numpy(), seen.features["item_row"].numpy()),
-            cold=test.cold_item.numpy(),
-            n_items=n_items,
-            ks=(10, 20),
-            chunk_size=256,
-        )
-        results[name] = {**evaluator.evaluate(), "fit_s": round(fitted, 2)}
+        evaluated = evaluate_ranking(ranking, "test", model.score_fn(), (10, 20))
+        results[name] = {**evaluated, "fit_s": round(fitted, 2)}
         console.print(name, {k: round(v, 4) for k, v in results[name]["all"].items()})
     if config.evaluation.ranking_task is not None:
         start = time.perf_counter()

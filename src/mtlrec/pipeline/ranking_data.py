@@ -48,7 +48,8 @@ class RankingData:
     """Shared ranking inputs of a run (all rows are the run's user / item rows).
 
     ``train`` is ``(n_users, n_items)`` binary; ``seen[split]`` holds the items excluded when
-    ranking ``split`` (earlier splits); ``pairs[split]`` its relevant pairs.
+    ranking ``split`` (earlier splits); ``pairs[split]`` its relevant pairs and
+    ``targets[split]`` the same pairs as a binary ``(n_users, n_items)`` matrix.
     """
 
     n_users: int
@@ -56,6 +57,7 @@ class RankingData:
     train: sp.csr_matrix
     seen: dict[str, sp.csr_matrix]
     pairs: dict[str, SplitPairs]
+    targets: dict[str, sp.csr_matrix]
     item_popularity: np.ndarray = field(repr=False)
     """``(n_items,)`` training interactions per item."""
     user_activity: np.ndarray = field(repr=False)
@@ -63,9 +65,7 @@ class RankingData:
 
     def relevant(self, split: str, users: np.ndarray) -> np.ndarray:
         """Bool ``(len(users), n_items)``: the items of ``split`` for each user in ``users``."""
-        p = self.pairs[split]
-        matrix = _matrix(p.users, p.items, (self.n_users, self.n_items))
-        return np.asarray(matrix[users].toarray() > 0)
+        return np.asarray(self.targets[split][users].toarray() > 0)
 
     def excluded(self, split: str, users: np.ndarray) -> np.ndarray:
         """Bool ``(len(users), n_items)``: the items never to rank for ``split``."""
@@ -103,6 +103,7 @@ def ranking_data(examples: ExampleSet, n_users: int, n_items: int) -> RankingDat
         train=train,
         seen=seen,
         pairs=pairs,
+        targets={name: _matrix(p.users, p.items, shape) for name, p in pairs.items()},
         item_popularity=np.asarray(train.sum(axis=0)).reshape(-1).astype(np.float32),
         user_activity=np.asarray(train.sum(axis=1)).reshape(-1).astype(np.float32),
     )

@@ -15,6 +15,7 @@ from torch import Tensor
 from mtlrec.core.types import Predictions, TaskSpec
 from mtlrec.data.examples import SPLITS, EntityData, ExampleSet
 from mtlrec.evaluation import MultiTaskMetrics, RankingEvaluator
+from mtlrec.evaluation.beyond import popularity_counts
 from mtlrec.evaluation.ranking import ScoreFn
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.training.loader import NegativeConfig, concat, negative_examples
@@ -177,7 +178,7 @@ def ranking_metrics(
         n_items=n_items,
         ks=tuple(ks),
         chunk_size=chunk_size,
-        item_popularity=torch.bincount(train_items, minlength=n_items).numpy(),
+        item_popularity=popularity_counts(train_items, n_items),
         item_vectors=None if vectors is None else vectors.numpy(),
         popularity_users=len(entities.user_ids),
     )
