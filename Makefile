@@ -6,7 +6,7 @@ SHARED_DATA ?= ../shared/data
 export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
 export MTLREC_CACHE_DIR ?= $(abspath .cache/mtlrec)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -24,7 +24,18 @@ demo: install
 	$(VENV)/bin/mtlrec data prepare ml-100k --out runs/data/ml-100k
 	$(VENV)/bin/mtlrec train --config configs/ml-100k.yaml --out runs/ml-100k
 
-test: install
+# The report's browser test (tests/integration/test_report_browser.py) opens the HTML in
+# headless Chromium through selenium; it fails, never skips, without a browser. Debian's
+# packages give a matching chromium + chromedriver pair; installed only when one is missing
+# (apt needs root, which CI has).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q -n 2
 
 lint: install
@@ -37,5 +48,18 @@ bench: install
 	$(PY) benchmarks/fusion.py --dataset ml-100k --seeds 0 1 2
 	$(PY) benchmarks/fusion.py --dataset amazon-mi --seeds 0 1 2
 
+# The peer frameworks (RecBole, torch-rechub) live in their own venv: RecBole 1.2.1 pins
+# old libraries and is only needed to benchmark against it (issue 5). About two hours on
+# 2 cores; results in benchmarks/results/peers_*.{json,md}.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+bench-peers: install $(BENCH_VENV)/.installed
+	BENCH_PY=$(BENCH_VENV)/bin/python PY=$(PY) bash benchmarks/peers/run_all.sh
+
 clean:
-	rm -rf $(VENV) .cache runs
+	rm -rf $(VENV) $(BENCH_VENV) .cache runs

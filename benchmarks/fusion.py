@@ -99,7 +99,16 @@ def _summary(results: dict[str, dict[str, float]]) -> dict[str, float]:
     row = results["all"]
     out = {
         key: float(row[key])
-        for key in ("ndcg@10", "recall@10", "coverage@10", "diversity@10", "novelty@10", "arp@10")
+        for key in (
+            "ndcg@10",
+            "recall@10",
+            "mrr@10",
+            "hr@10",
+            "coverage@10",
+            "diversity@10",
+            "novelty@10",
+            "arp@10",
+        )
         if key in row
     }
     if "cold" in results and results["cold"].get("n_users"):
@@ -112,23 +121,42 @@ def _summary(results: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def fit_baselines(
     run: TrainedRun, params: dict[str, dict[str, Any]], seed: int
-) -> dict[str, Recommender]:
+) -> tuple[dict[str, Recommender], dict[str, float]]:
+    """Every registered baseline fitted on the run's training interactions, with each
+    one's fit time in seconds."""
     fitted: dict[str, Recommender] = {}
+    seconds: dict[str, float] = {}
     for name in BASELINES.names():
         kwargs = dict(params.get(name, {}))
         if name in SEEDED:
             kwargs[SEEDED[name]] = seed
+        start = time.perf_counter()
         model = make_baseline(name, **kwargs)
         fitted[name] = model.fit(run.ranking.train, item_features_for(model, run))
-    return fitted
+        seconds[name] = time.perf_counter() - start
+    return fitted, seconds
 
 
-def one_seed(dataset: str, seed: int, settings: FetchSettings, console: Console) -> dict[str, Any]:
+def one_seed(
+    dataset: str,
+    seed: int,
+    settings: FetchSettings,
+    console: Console,
+    overrides: tuple[str, ...] = (),
+    cascade: bool = True,
+    run_name: str | None = None,
+) -> dict[str, Any]:
+    """Every single model, every fusion and (``cascade``) the cascade rows for one seed.
+
+    ``overrides`` are config overrides of the dataset preset (e.g. another split protocol,
+    as ``benchmarks/peers/mtlrec_ranking.py`` passes); ``run_name`` names the run folder
+    under ``runs/bench-fusion/`` (default ``<dataset>-seed<seed>``).
+    """
     spec = DATASETS[dataset]
-    config = load_config(ExperimentConfig, ROOT / spec["config"], [f"seed={seed}"])
+    config = load_config(ExperimentConfig, ROOT / spec["config"], [*overrides, f"seed={seed}"])
     data = load_run_data(config, settings, console)
     start = time.perf_counter()
-    run_dir = ROOT / "runs" / "bench-fusion" / f"{dataset}-seed{seed}"
+    run_dir = ROOT / "runs" / "bench-fusion" / (run_name or f"{dataset}-seed{seed}")
     model, _ = train_model(config, data, run_dir, progress=False)
     run = trained_run(run_dir, config, data, model, settings)
     timings = {"mtl_train_s": time.perf_counter() - start}
@@ -136,8 +164,9 @@ def one_seed(dataset: str, seed: int, settings: FetchSettings, console: Console)
     ranking = run.ranking
 
     start = time.perf_counter()
-    baselines = fit_baselines(run, spec["params"], seed)
+    baselines, fit_seconds = fit_baselines(run, spec["params"], seed)
     timings["baselines_fit_s"] = time.perf_counter() - start
+    timings.update({f"fit_{name}_s": s for name, s in fit_seconds.items()})
     tasks = ranking_tasks(model, None)
     users = {split: ranking.pairs[split].user_rows for split in ("valid", "test")}
     inputs: dict[str, FusionInput] = {}
@@ -210,6 +239,8 @@ def one_seed(dataset: str, seed: int, settings: FetchSettings, console: Console)
         rows_out[label] = row
         console.print(f"{label:24s} test ndcg@10 {row['test']['ndcg@10']:.4f} ({fit_s:.1f}s)")
 
+    if not cascade:
+        return {"rows": rows_out, "timings_s": {k: round(v, 2) for k, v in timings.items()}}
     fusion_config = load_config(FusionConfig, ROOT / spec["fusion"])
     for retriever in fusion_config.retrievers.values():
         if retriever.baseline in SEEDED:

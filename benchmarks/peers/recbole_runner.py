@@ -25,8 +25,9 @@ Protocol check (RecBole 1.2.1, verified on ml-100k-random by comparing the eval 
   ``MAX_ITEM_LIST_LENGTH`` (50) items before it, the validation item after all training
   items, the test item after training + validation, in the files' time order.
 
-Shims (RecBole 1.2.1 with numpy 2 / torch 2.6+): ``np.float_``, ``np.complex_`` and
-``np.unicode_`` are set back before RecBole's ``Config`` re-aliases ``np.float`` & co;
+Shims (RecBole 1.2.1 with numpy 2 / scipy 1.12+ / torch 2.6+): ``np.float_``, ``np.complex_`` and
+``np.unicode_`` are set back before RecBole's ``Config`` re-aliases ``np.float`` & co,
+and ``dok_matrix._update`` (LightGCN's adjacency) is given back;
 the best checkpoint is loaded with ``weights_only=False`` (RecBole pickles its config in
 it) by this script, not by RecBole's ``evaluate``; RecBole runs in a temporary folder (it
 writes ``log_tensorboard/`` and checkpoints into the working directory).
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import sys
 import tempfile
@@ -55,6 +55,7 @@ from unittest import mock
 import numpy as np
 import polars as pl
 import torch
+from split_files import read_split  # benchmarks/peers/ is the script's folder
 
 from mtlrec.evaluation.ranking import TopKMetrics
 
@@ -81,24 +82,17 @@ with the defaults, 0.0817 without sampled negatives, 0.1393 for exact training c
 
 
 def numpy_shims() -> None:
-    """Let RecBole 1.2.1's ``Config.compatibility_settings`` run on numpy 2."""
+    """Let RecBole 1.2.1 run on numpy 2 (``Config.compatibility_settings``) and on scipy
+    1.12+ (LightGCN/NGCF's adjacency matrix calls ``dok_matrix._update``, since removed:
+    the entries now live in ``dok_matrix._dict``)."""
+    import scipy.sparse
+
     for old, new in {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}.items():
         if not hasattr(np, old):
             setattr(np, old, new)
-
-
-def read_split(folder: Path) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
-    """``split.json`` and the three split frames (``user_id``, ``item_id``, ... as strings),
-    after checking every file's sha256 against the manifest."""
-    manifest = json.loads((folder / "split.json").read_text())
-    frames = {}
-    for file, info in manifest["files"].items():
-        path = folder / file
-        if hashlib.sha256(path.read_bytes()).hexdigest() != info["sha256"]:
-            raise ValueError(f"{path} does not match split.json (sha256): rewrite the split")
-        frame = pl.read_csv(path, separator="\t", infer_schema=False)
-        frames[info["split"]] = frame.rename({c: c.split(":")[0] for c in frame.columns})
-    return manifest, frames
+    dok = scipy.sparse.dok_matrix
+    if not hasattr(dok, "_update"):
+        dok._update = lambda self, entries: self._dict.update(entries)  # type: ignore[attr-defined]
 
 
 def write_sequences(folder: Path, frames: dict[str, pl.DataFrame], max_len: int) -> Path:
@@ -254,8 +248,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(MODEL_PARAMS), default=["Pop"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300, help="RecBole's default; early stops")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON (default: results/peers)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     results = []
@@ -271,7 +268,14 @@ def main() -> None:
         f"recbole_{args.split}_seed{args.seed}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"split": args.split, "models": results}, indent=2) + "\n")
+    payload = {
+        "framework": "RecBole 1.2.1",
+        "split": args.split,
+        "command": "python benchmarks/peers/recbole_runner.py " + " ".join(sys.argv[1:]),
+        "threads": torch.get_num_threads(),
+        "models": results,
+    }
+    out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"-> {out}")
 
 

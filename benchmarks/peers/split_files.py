@@ -146,6 +146,35 @@ def write_split(frame: pl.DataFrame, folder: Path, extra: dict[str, Any]) -> dic
     return manifest
 
 
+def read_split(folder: Path) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
+    """``split.json`` and the three split frames (``user_id``, ``item_id``, ... as strings),
+    after checking every file's sha256 against the manifest."""
+    manifest = json.loads((folder / "split.json").read_text())
+    frames = {}
+    for file, info in manifest["files"].items():
+        path = folder / file
+        if _sha256(path) != info["sha256"]:
+            raise ValueError(f"{path} does not match split.json (sha256): rewrite the split")
+        frame = pl.read_csv(path, separator="\t", infer_schema=False)
+        frames[info["split"]] = frame.rename({c: c.split(":")[0] for c in frame.columns})
+    return manifest, frames
+
+
+def check_same_split(frame: pl.DataFrame, frames: dict[str, pl.DataFrame], folder: Path) -> None:
+    """Fail unless ``frame`` (:func:`split_frame`: what mtlrec trains and evaluates on) holds
+    exactly the (user, item) pairs of each split file in ``folder``."""
+    for at, split in enumerate(SPLITS):
+        ours = frame.filter(pl.col("split") == at).select("user_id", "item_id")
+        theirs = frames[split].select("user_id", "item_id")
+        if ours.height != theirs.height or ours.join(theirs, on=["user_id", "item_id"]).height != (
+            ours.height
+        ):
+            raise ValueError(
+                f"{folder}: mtlrec's {split} split ({ours.height:,} rows) differs from "
+                f"{split}.inter ({theirs.height:,} rows): rewrite the split files"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(CONFIGS), default="ml-100k")

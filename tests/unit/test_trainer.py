@@ -213,3 +213,18 @@ def test_negatives_never_hit_training_positives(toy: Callable[..., Any]) -> None
     assert not torch.equal(
         data.epoch_examples(1).features["item_row"][n:], epoch.features["item_row"][n:]
     )  # fresh negatives every epoch
+
+
+def test_epoch_history_records_training_throughput(toy: Callable[..., Any]) -> None:
+    """Every epoch's history has the training pass's time and examples/s (validation not
+    counted): samples/s * seconds = the examples trained on, negatives included."""
+    examples, tables = toy(n=128)
+    train = loader(examples, negatives=False)
+    trainer = trainer_for(model_for(tables), 2)
+    state = trainer.fit(train, lambda m: {"valid/score": 0.0})
+    expected = sum(b.size for b in train.batches(0))
+    assert len(state.history) == 2
+    for epoch in state.history:
+        assert epoch["train/epoch_s"] > 0
+        examples_seen = epoch["train/samples_per_s"] * epoch["train/epoch_s"]
+        assert examples_seen == pytest.approx(expected, rel=1e-6)

@@ -11,6 +11,7 @@ import typer
 
 from mtlrec.cli.data import data_app
 from mtlrec.cli.fuse import fuse_command, recommend_command
+from mtlrec.cli.report import report_command
 from mtlrec.cli.train import evaluate_command, train_command
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("fuse")(fuse_command)
 app.command("recommend")(recommend_command)
+app.command("report")(report_command)
 
 
 @app.command()

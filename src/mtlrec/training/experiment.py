@@ -1,8 +1,9 @@
 """One run of ``mtlrec train``: data -> text -> model -> training -> evaluation -> run folder.
 
 The run folder holds ``config.yaml`` (resolved), ``model.pt`` (best weights),
-``results.json`` (valid/test metrics, cold-start slice, ranking), ``train.jsonl`` and
-TensorBoard logs, and ``checkpoints/`` for exact resume.
+``results.json`` (valid/test metrics, cold-start slice, ranking, dataset statistics and, for
+MMoE/PLE, the gate utilisation on the test split), ``train.jsonl`` and TensorBoard logs, and
+``checkpoints/`` for exact resume.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.data.examples import ExampleSet
+from mtlrec.data.examples import SPLITS, ExampleSet
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
+from mtlrec.evaluation.gates import feature_batches, gate_utilisation
 from mtlrec.models.backbones import BACKBONES
 from mtlrec.models.heads import HEADS, Head
 from mtlrec.models.inputs import INPUTS
@@ -155,6 +157,37 @@ def evaluate_run(
     return results
 
 
+GATE_SAMPLE = 20_000
+"""At most this many test examples (a fixed random sample) feed the gate utilisation."""
+
+
+def gate_report(
+    config: ExperimentConfig, data: RunData, model: MultiTaskModel
+) -> dict[str, Any] | None:
+    """Mean gate weight per task per expert on (a sample of) the test split; ``None`` for
+    backbones without gates or an empty test split (see :mod:`mtlrec.evaluation.gates`)."""
+    test = data.examples.subset("test")
+    if not len(test):
+        return None
+    batches = feature_batches(
+        test.features, config.evaluation.batch_size, GATE_SAMPLE, seed=config.seed
+    )
+    usage = gate_utilisation(model, batches, config.training.device)
+    return None if usage is None else usage.to_json()
+
+
+def data_statistics(data: RunData) -> dict[str, Any]:
+    """What the report shows of the dataset: the prepared manifest's counts and split sizes,
+    and the number of examples per split (sampled negatives not counted)."""
+    manifest = data.dataset.manifest
+    split = manifest.get("split", {})
+    return {
+        "counts": manifest.get("counts", {}),
+        "split": {"strategy": split.get("strategy"), "sizes": split.get("sizes", {})},
+        "examples": {s: int((data.examples.split == i).sum()) for i, s in enumerate(SPLITS)},
+    }
+
+
 def train_model(
     config: ExperimentConfig,
     data: RunData,
@@ -247,6 +280,7 @@ def run_experiment(
     torch.save(model.state_dict(), run_dir / "model.pt")
     start = time.perf_counter()
     results = evaluate_run(config, data, model)
+    gates = gate_report(config, data, model)
     data.timings["evaluate_s"] = time.perf_counter() - start
     payload = {
         "name": config.name,
@@ -258,7 +292,10 @@ def run_experiment(
         "history": trainer.state.history,
         "timings_s": {k: round(v, 3) for k, v in data.timings.items()},
         "results": results,
+        "data_stats": data_statistics(data),
     }
+    if gates is not None:
+        payload["gate_utilisation"] = gates
     results_to_json(payload, run_dir / "results.json")
     print_results(console, results)
     return payload

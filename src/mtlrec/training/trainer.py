@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,8 +174,14 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_fit_start(self, self.state)
         while self.state.epoch < self.max_epochs and not self.state.should_stop:
-            self._train_epoch(train)
-            metrics = self._end_epoch(validate)
+            start = time.perf_counter()
+            examples = self._train_epoch(train)
+            seconds = time.perf_counter() - start
+            throughput = {
+                "train/epoch_s": seconds,
+                "train/samples_per_s": examples / seconds if seconds > 0 else 0.0,
+            }
+            metrics = self._end_epoch(validate, throughput)
             for callback in self.callbacks:
                 callback.on_epoch_end(self, self.state, metrics)
             self.state.epoch += 1
@@ -184,7 +191,8 @@ class Trainer:
         self._restore_best()
         return self.state
 
-    def _train_epoch(self, train: ExampleLoader) -> None:
+    def _train_epoch(self, train: ExampleLoader) -> int:
+        """One pass over ``train``; returns the number of examples trained on."""
         assert self.optimizer is not None
         self.model.train()
         tasks = self.active_tasks(self.state.epoch)
@@ -195,8 +203,10 @@ class Trainer:
             callback.on_epoch_start(self, self.state)
         self.optimizer.zero_grad(set_to_none=True)
         pending = 0
+        examples = 0
         for batch in train.batches(self.state.epoch):
             batch = batch.to(self.device)
+            examples += batch.size
             losses = self.task_losses(batch, tasks)
             if not losses:
                 continue
@@ -215,6 +225,7 @@ class Trainer:
         if pending:
             self._optimizer_step(losses, weights)
         self.weighting.end_epoch({t: sums[t] / counts[t] for t in sums})
+        return examples
 
     def _optimizer_step(self, losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> None:
         assert self.optimizer is not None
@@ -233,8 +244,16 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_step_end(self, self.state, logs)
 
-    def _end_epoch(self, validate: Validate | None) -> dict[str, float]:
+    def _end_epoch(
+        self, validate: Validate | None, throughput: Mapping[str, float]
+    ) -> dict[str, float]:
+        """Validate, track the best epoch and append the epoch to the history.
+
+        ``throughput`` (``train/epoch_s``, ``train/samples_per_s``: the training pass only,
+        validation not counted) joins the validation metrics in the history and the
+        callbacks' epoch metrics."""
         metrics = validate(self.model) if validate is not None else {}
+        metrics = {**metrics, **throughput}
         self.state.improved = False
         if self.monitor is not None:
             if self.monitor not in metrics:

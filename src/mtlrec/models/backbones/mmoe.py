@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from mtlrec.models.backbones.base import BACKBONES, Backbone
+from mtlrec.models.backbones.base import BACKBONES, Backbone, GateLevel, GateView
 from mtlrec.models.layers import MLP, Gate, mix_experts
 
 
@@ -43,3 +43,9 @@ class MMoE(Backbone):
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.experts.parameters()
+
+    def gate_levels(self) -> list[GateLevel]:
+        experts = tuple(f"expert/{e}" for e in range(self.n_experts))
+        columns = tuple(range(self.n_experts))
+        gates = {t: GateView(self.gates[t], columns) for t in self.tasks}
+        return [GateLevel("experts", experts, gates)]

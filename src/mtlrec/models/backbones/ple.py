@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from mtlrec.models.backbones.base import BACKBONES, Backbone
+from mtlrec.models.backbones.base import BACKBONES, Backbone, GateLevel, GateView
 from mtlrec.models.layers import MLP, Gate, mix_experts
 
 
@@ -52,6 +52,22 @@ class ExtractionLayer(nn.Module):
             return task_out, shared_in
         everything = torch.stack([e for t in self.tasks for e in own[t]] + shared, 1)
         return task_out, mix_experts(everything, self.shared_gate(shared_in))
+
+    def gate_level(self, name: str) -> GateLevel:
+        """This layer's gates over its experts: every task's own experts, then the shared
+        ones (the order of the shared gate's weights)."""
+        experts: list[str] = []
+        own: dict[str, tuple[int, ...]] = {}  # task -> positions of its own experts
+        for t in self.tasks:
+            count = len(self.own_experts[t])
+            own[t] = tuple(range(len(experts), len(experts) + count))
+            experts += [f"task:{t}/{e}" for e in range(count)]
+        shared = tuple(range(len(experts), len(experts) + len(self.shared_experts)))
+        experts += [f"shared/{e}" for e in range(len(self.shared_experts))]
+        tasks = {t: GateView(self.task_gates[t], own[t] + shared) for t in self.tasks}
+        gate = self.shared_gate
+        everything = None if gate is None else GateView(gate, tuple(range(len(experts))))
+        return GateLevel(name, tuple(experts), tasks, everything)
 
 
 @BACKBONES.register("ple")
@@ -108,3 +124,6 @@ class PLE(Backbone):
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         for layer in self.extraction:
             yield from layer.shared_experts.parameters()
+
+    def gate_levels(self) -> list[GateLevel]:
+        return [layer.gate_level(f"level {i}") for i, layer in enumerate(self.extraction)]

@@ -1,0 +1,248 @@
+"""Collect the peer runs into ``benchmarks/results/peers_{ranking,census}.{json,md}``.
+
+Reads what ``recbole_runner.py``, ``mtlrec_ranking.py`` and ``census.py`` wrote into
+``benchmarks/results/peers/`` and lays it out side by side: mean ± std over seeds, the
+ratios the issue's goals are stated in, and paired t-tests over seeds (RecBole and mtlrec
+runs of one seed share nothing but the split, so the pairing is by seed index). The JSON
+has the shape ``mtlrec report --bench`` renders: ``{"benchmark", "commands", "tables":
+[{"title", "columns", "rows", "notes"}], "summary"}``.
+
+    python benchmarks/peers/summarize.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+METRICS = ("recall@10", "ndcg@10", "mrr@10", "hr@10")
+LABELS = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "mrr@10": "MRR@10", "hr@10": "Hit@10"}
+GOAL_RANKING = 1.10
+GOAL_THROUGHPUT = 2.0
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def _load(folder: Path, pattern: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+
+
+def ranking_runs(folder: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """``split -> row label -> seed -> {"test": {...}, "wall_s": ...}`` for every run."""
+    runs: dict[str, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for payload in _load(folder, "recbole_*.json"):
+        for model in payload["models"]:
+            label = f"RecBole {model['model']}"
+            runs[payload["split"]][label][model["seed"]] = {
+                "test": model["test"],
+                "wall_s": model["wall_s"],
+                "epochs_cap": model["epochs"],
+            }
+    for payload in _load(folder, "mtlrec_*.json"):
+        for seed, row in payload["per_seed"].items():
+            for kind in ("best_single", "best_fusion"):
+                label = f"mtlrec {kind.replace('_', ' ')}"
+                runs[payload["split"]][label][int(seed)] = {
+                    "test": row[kind]["test"],
+                    "wall_s": row[kind]["wall_s"],
+                    "chosen": row[kind]["model"],
+                }
+    return runs
+
+
+def ranking_summary(folder: Path) -> dict[str, Any]:
+    runs = ranking_runs(folder)
+    tables, summary = [], {}
+    for split in sorted(runs):
+        rows_by_label = runs[split]
+        columns = ["model", *(LABELS[m] for m in METRICS), "wall s", "seeds", "notes"]
+        rows = []
+        for label, seeds in rows_by_label.items():
+            ordered = [seeds[s] for s in sorted(seeds)]
+            note = ""
+            if "chosen" in ordered[0]:
+                note = "chosen on validation: " + ", ".join(r["chosen"] for r in ordered)
+            rows.append(
+                [
+                    label,
+                    *(_mean_std([r["test"][m] for r in ordered]) for m in METRICS),
+                    f"{np.mean([r['wall_s'] for r in ordered]):.0f}",
+                    ",".join(str(s) for s in sorted(seeds)),
+                    note,
+                ]
+            )
+        peers = {k: v for k, v in rows_by_label.items() if k.startswith("RecBole")}
+        fusion = rows_by_label.get("mtlrec best fusion")
+        entry: dict[str, Any] = {}
+        if peers and fusion:
+            best_peer = max(
+                peers, key=lambda k: np.mean([r["test"]["ndcg@10"] for r in peers[k].values()])
+            )
+            common = sorted(set(peers[best_peer]) & set(fusion))
+            ours = np.array([fusion[s]["test"]["ndcg@10"] for s in common])
+            theirs = np.array([peers[best_peer][s]["test"]["ndcg@10"] for s in common])
+            entry = {
+                "best_recbole_model": best_peer,
+                "best_recbole_ndcg@10": float(theirs.mean()),
+                "mtlrec_best_fusion_ndcg@10": float(ours.mean()),
+                "ratio": float(ours.mean() / theirs.mean()),
+                "goal": f"ratio >= {GOAL_RANKING}",
+                "goal_met": bool(ours.mean() / theirs.mean() >= GOAL_RANKING),
+                "seeds": common,
+            }
+            if len(common) > 1:
+                entry["paired_t_test_p"] = float(stats.ttest_rel(ours, theirs).pvalue)
+            single = rows_by_label.get("mtlrec best single")
+            if single:
+                entry["mtlrec_best_single_ndcg@10"] = float(
+                    np.mean([single[s]["test"]["ndcg@10"] for s in common])
+                )
+        summary[split] = entry
+        notes = [
+            "Full ranking over all items on the split files of benchmarks/peers/splits/; "
+            "train + valid items excluded; the same evaluator (mtlrec's) scores every row.",
+            "Best RecBole model = highest mean test NDCG@10 (generous to the peer); mtlrec's "
+            "best single and best fusion are chosen per seed on validation.",
+            "Wall s: RecBole: dataset load + training with early stopping + evaluation; "
+            "mtlrec single: that model's fit; mtlrec fusion: the whole seed (multi-task "
+            "training, every baseline, scoring, every fusion fitted and evaluated).",
+        ]
+        if entry:
+            notes.append(
+                f"Goal NDCG@10 >= {GOAL_RANKING}x best RecBole ({entry['best_recbole_model']}): "
+                f"ratio {entry['ratio']:.3f}"
+                + (
+                    f", paired t-test p = {entry['paired_t_test_p']:.3g}"
+                    if "paired_t_test_p" in entry
+                    else ""
+                )
+                + (" — met." if entry["goal_met"] else " — NOT met.")
+            )
+        tables.append({"title": split, "columns": columns, "rows": rows, "notes": notes})
+    return {"benchmark": "peers: ranking", "tables": tables, "summary": summary}
+
+
+def census_summary(folder: Path) -> dict[str, Any] | None:
+    path = folder / "census.json"
+    if not path.exists():
+        return None
+    payload = json.loads(path.read_text())
+    columns = [
+        "architecture",
+        "framework",
+        "income AUC",
+        "never_married AUC",
+        "parameters",
+        "train samples/s",
+        "inference samples/s",
+    ]
+    rows = []
+    summary: dict[str, Any] = {}
+    for name, entry in payload["summary"].items():
+        for fw in ("torch-rechub", "mtlrec"):
+            side = entry[fw]
+            rows.append(
+                [
+                    name,
+                    fw,
+                    f"{side['income_auc']['mean']:.4f} ± {side['income_auc']['std']:.4f}",
+                    f"{side['never_married_auc']['mean']:.4f} ± "
+                    f"{side['never_married_auc']['std']:.4f}",
+                    f"{side['parameters']['mean']:,.0f}",
+                    f"{side['train_samples_per_s']['mean']:,.0f}",
+                    f"{side['inference_samples_per_s']['mean']:,.0f}",
+                ]
+            )
+        ours, theirs = entry["mtlrec"], entry["torch-rechub"]
+        summary[name] = {
+            "income_auc_delta": ours["income_auc"]["mean"] - theirs["income_auc"]["mean"],
+            "never_married_auc_delta": ours["never_married_auc"]["mean"]
+            - theirs["never_married_auc"]["mean"],
+            "train_throughput_ratio": entry["train_throughput_ratio"],
+            "inference_throughput_ratio": entry["inference_throughput_ratio"],
+            **{k: v for k, v in entry.items() if k.endswith("_p")},
+        }
+    best_peer = {
+        task: max(e["torch-rechub"][f"{task}_auc"]["mean"] for e in payload["summary"].values())
+        for task in ("income", "never_married")
+    }
+    best_ours = {
+        task: max(e["mtlrec"][f"{task}_auc"]["mean"] for e in payload["summary"].values())
+        for task in ("income", "never_married")
+    }
+    throughput_ok = all(s["train_throughput_ratio"] >= GOAL_THROUGHPUT for s in summary.values())
+    auc_ok = all(best_ours[t] >= best_peer[t] for t in best_peer)
+    summary["goal"] = {
+        "best_peer_auc": best_peer,
+        "best_mtlrec_auc": best_ours,
+        "auc_goal_met": auc_ok,
+        "throughput_goal_met": throughput_ok,
+    }
+    notes = [
+        f"Seeds {sorted({r['seed'] for r in payload['runs']})}; {payload['threads']} torch "
+        "thread(s) on both sides; mean ± std over seeds.",
+        "Train samples/s: training passes only (validation not counted on either side). "
+        "Inference samples/s: forward over the test rows in training-size batches.",
+        "Goal: AUC >= best peer's on both tasks "
+        + ("(met)" if auc_ok else "(NOT met)")
+        + f"; training throughput >= {GOAL_THROUGHPUT}x torch-rechub's per architecture "
+        + ("(met)." if throughput_ok else "(NOT met)."),
+    ]
+    return {
+        "benchmark": "peers: census-income",
+        "command": payload["command"],
+        "tables": [{"title": "census-income", "columns": columns, "rows": rows, "notes": notes}],
+        "summary": summary,
+    }
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    lines = [f"# {payload['benchmark']}", ""]
+    for command in payload.get("commands", [payload.get("command")]):
+        if command:
+            lines.append(f"- `{command}`")
+    for table in payload["tables"]:
+        lines += ["", f"## {table['title']}", ""]
+        lines.append("| " + " | ".join(table["columns"]) + " |")
+        lines.append("|" + "---|" * len(table["columns"]))
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+        lines += [""] + [f"- {note}" for note in table["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=RESULTS / "peers")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    ranking = ranking_summary(args.runs)
+    ranking["commands"] = sorted(
+        {
+            p["command"]
+            for p in _load(args.runs, "recbole_*.json") + _load(args.runs, "mtlrec_*.json")
+            if "command" in p
+        }
+    ) + ["python benchmarks/peers/summarize.py"]
+    outputs = {"peers_ranking": ranking}
+    census = census_summary(args.runs)
+    if census is not None:
+        census["commands"] = [census.pop("command"), "python benchmarks/peers/summarize.py"]
+        outputs["peers_census"] = census
+    for name, payload in outputs.items():
+        (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        (args.out / f"{name}.md").write_text(markdown(payload))
+        print(markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
