@@ -67,6 +67,7 @@ DATASETS: dict[str, dict[str, Any]] = {
         "params": {
             "als": {"factors": 64, "iterations": 15, "regularization": 0.05},
             "bpr": {"factors": 64, "iterations": 100},
+            "ease": {"l2": 500.0},
             "item_knn": {"neighbours": 100, "shrink": 10.0},
             "user_knn": {"neighbours": 100, "shrink": 10.0},
         },
@@ -78,6 +79,7 @@ DATASETS: dict[str, dict[str, Any]] = {
         "params": {
             "als": {"factors": 32, "iterations": 15, "regularization": 0.05},
             "bpr": {"factors": 32, "iterations": 100},
+            "ease": {"l2": 100.0},
             "item_knn": {"neighbours": 100, "shrink": 10.0},
             "user_knn": {"neighbours": 100, "shrink": 10.0},
         },

@@ -48,11 +48,17 @@ TASKS: tuple[str, ...] = ("income", "never_married")
 """Task order of torch-rechub's ``ys[:, i]`` columns and of its predictions."""
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "SharedBottom": {
-        "mtlrec": {"name": "shared_bottom", "params": {"shared": [128, 64], "tower": [32]}},
+        "mtlrec": {
+            "name": "shared_bottom",
+            "params": {"shared": [128, 64], "tower": [32], "dropout": 0.0},
+        },
         "rechub": {"bottom_params": {"dims": [128, 64]}, "tower": [32]},
     },
     "MMoE": {
-        "mtlrec": {"name": "mmoe", "params": {"n_experts": 8, "expert": [64], "tower": [32]}},
+        "mtlrec": {
+            "name": "mmoe",
+            "params": {"n_experts": 8, "expert": [64], "tower": [32], "dropout": 0.0},
+        },
         "rechub": {"n_expert": 8, "expert_params": {"dims": [64]}, "tower": [32]},
     },
     "PLE": {
@@ -64,6 +70,7 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
                 "shared_experts": 2,
                 "expert": [64],
                 "tower": [32],
+                "dropout": 0.0,
             },
         },
         "rechub": {

@@ -27,6 +27,7 @@ METRICS = ("recall@10", "ndcg@10", "mrr@10", "hr@10")
 LABELS = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "mrr@10": "MRR@10", "hr@10": "Hit@10"}
 GOAL_RANKING = 1.10
 GOAL_THROUGHPUT = 2.0
+RECBOLE_DEFAULT_EPOCHS = 300
 
 
 def _mean_std(values: list[float]) -> str:
@@ -72,11 +73,16 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
             note = ""
             if "chosen" in ordered[0]:
                 note = "chosen on validation: " + ", ".join(r["chosen"] for r in ordered)
+            elif ordered[0]["epochs_cap"] < RECBOLE_DEFAULT_EPOCHS:
+                note = (
+                    f"at most {ordered[0]['epochs_cap']} epochs (CPU budget; RecBole's "
+                    f"default {RECBOLE_DEFAULT_EPOCHS} with early stopping)"
+                )
             rows.append(
                 [
                     label,
                     *(_mean_std([r["test"][m] for r in ordered]) for m in METRICS),
-                    f"{np.mean([r['wall_s'] for r in ordered]):.0f}",
+                    f"{np.mean([r['wall_s'] for r in ordered]):.1f}",
                     ",".join(str(s) for s in sorted(seeds)),
                     note,
                 ]

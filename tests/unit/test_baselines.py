@@ -12,6 +12,7 @@ import torch
 from mtlrec.baselines import (
     BASELINES,
     ALSRecommender,
+    EASERecommender,
     ItemKNNRecommender,
     LMContentRecommender,
     PopularityRecommender,
@@ -36,7 +37,17 @@ BLOCKS = csr([[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1], [3, 4, 5], [3, 4, 5], [3,
 
 def test_registry_names_and_unknown_name() -> None:
     assert BASELINES.names() == sorted(
-        ["popularity", "item_knn", "user_knn", "als", "bpr", "tfidf", "lm_content", "two_tower"]
+        [
+            "popularity",
+            "item_knn",
+            "user_knn",
+            "ease",
+            "als",
+            "bpr",
+            "tfidf",
+            "lm_content",
+            "two_tower",
+        ]
     )
     for name in BASELINES.names():
         assert BASELINES.get(name).name == name
@@ -221,3 +232,26 @@ def test_score_fn_adapts_to_tensors() -> None:
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
     assert out.shape == (2, 6)
     np.testing.assert_array_equal(out.numpy(), model.score([3, 0]))
+
+
+def test_ease_solves_its_constrained_least_squares() -> None:
+    """EASE's B minimises |X - XB|^2 + l2 |B|^2 with diag(B) = 0: zero diagonal, and the
+    gradient vanishes off the diagonal (the KKT conditions; the diagonal carries the
+    constraint's multipliers)."""
+    x = sp.random(60, 25, density=0.2, format="csr", random_state=0)
+    x.data[:] = 1.0
+    l2 = 7.0
+    model = EASERecommender(l2=l2).fit(x)
+    b = model.weights_.astype(np.float64)
+    dense = x.toarray()
+    gradient = -(dense.T @ (dense - dense @ b)) + l2 * b
+    assert np.abs(np.diag(b)).max() == 0.0
+    assert np.abs(gradient - np.diag(np.diag(gradient))).max() < 1e-4
+    np.testing.assert_allclose(model.score(np.arange(3)), dense[:3] @ b, rtol=1e-4, atol=1e-5)
+
+
+def test_ease_refuses_a_catalogue_above_max_items_and_a_bad_l2() -> None:
+    with pytest.raises(ValueError, match="max_items=4"):
+        EASERecommender(max_items=4).fit(BLOCKS)
+    with pytest.raises(ValueError, match="l2 must be positive"):
+        EASERecommender(l2=0.0).fit(BLOCKS)

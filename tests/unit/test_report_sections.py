@@ -11,7 +11,7 @@ from mtlrec.report.collect import load_bench, load_runs
 from mtlrec.report.compare import compare_section, comparison_table, settings_by_dataset
 from mtlrec.report.document import Heading, KeyValues, Note, Table
 from mtlrec.report.overview import overview_section
-from mtlrec.report.peers import peers_section, summary_blocks
+from mtlrec.report.peers import peer_blocks, peers_section, summary_blocks
 from mtlrec.report.ranking import beyond_section, fusion_section
 from mtlrec.report.training import gates_section
 
@@ -136,3 +136,9 @@ def test_overview_and_gates_say_what_is_missing(tmp_path: Path) -> None:
     assert [b.key for b in gates.blocks if b.kind == "plot"] == ["gates-new"]  # type: ignore[union-attr]
     assert any(isinstance(b, Note) and "old, flat" in b.text for b in gates.blocks)
     assert gates_section(runs[1:]).blocks == []  # -> "not available in these runs"
+
+
+def test_peers_list_every_command_of_a_commands_list() -> None:
+    payload = {"benchmark": "b", "commands": ["python a.py", "python b.py"], "tables": []}
+    notes = [b.text for b in peer_blocks("peers_census", payload) if isinstance(b, Note)]
+    assert notes == ["Command: python a.py", "Command: python b.py"]

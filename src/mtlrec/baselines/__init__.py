@@ -6,13 +6,14 @@ Every baseline is a :class:`Recommender` following the ``implicit`` contract:
 and ``score_fn()`` for :class:`mtlrec.evaluation.ranking.RankingEvaluator`.
 
 Registered in :data:`BASELINES` (one module each): ``popularity``, ``item_knn``,
-``user_knn``, ``als``, ``bpr``, ``tfidf``, ``lm_content``, ``two_tower``.
+``user_knn``, ``ease``, ``als``, ``bpr``, ``tfidf``, ``lm_content``, ``two_tower``.
 """
 
 from __future__ import annotations
 
 from mtlrec.baselines.base import BASELINES, ItemFeatures, Recommender, make_baseline
 from mtlrec.baselines.content import LMContentRecommender, TfidfRecommender
+from mtlrec.baselines.ease import EASERecommender
 from mtlrec.baselines.knn import ItemKNNRecommender, UserKNNRecommender, shrunk_cosine_topk
 from mtlrec.baselines.mf import ALSRecommender, BPRRecommender
 from mtlrec.baselines.popularity import PopularityRecommender
@@ -22,6 +23,7 @@ __all__ = [
     "BASELINES",
     "ALSRecommender",
     "BPRRecommender",
+    "EASERecommender",
     "ItemFeatures",
     "ItemKNNRecommender",
     "LMContentRecommender",

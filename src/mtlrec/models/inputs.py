@@ -59,6 +59,11 @@ class FeatureInputs(InputEncoder):
     (DLRM's interaction layer), so user-side and item-side vectors meet explicitly, e.g.
     the user's history profile against the item's text.
 
+    ``embedding_init_std``: id and attribute embeddings start from ``N(0, std^2)`` (the
+    padding row of list-valued attributes stays zero); ``None`` keeps PyTorch's ``N(0, 1)``.
+    Small values (0.01, as CTR libraries such as torch-rechub use) help on wide tabular
+    data such as census-income.
+
     ``forward(features)`` reads ``user_idx``, ``item_idx``, ``user_row``, ``item_row``
     (each ``(B,)`` int64) and returns ``(B, out_dim)``.
     """
@@ -71,6 +76,7 @@ class FeatureInputs(InputEncoder):
         text_dim: int = 64,
         use_ids: bool = True,
         dot_interactions: bool = False,
+        embedding_init_std: float | None = None,
     ) -> None:
         super().__init__()
         if dot_interactions:
@@ -82,6 +88,7 @@ class FeatureInputs(InputEncoder):
             use_ids,
         )
         self.dot_interactions = dot_interactions
+        self.embedding_init_std = embedding_init_std
         self.ids = nn.ModuleDict()
         if use_ids and schema.n_user_ids:
             self.ids["user_idx"] = nn.Embedding(schema.n_user_ids, embedding_dim)
@@ -111,6 +118,12 @@ class FeatureInputs(InputEncoder):
                 for name, dim in schema.dense.items()
             }
         )
+        if embedding_init_std is not None:
+            for table in (*self.ids.values(), *self.categorical.values()):
+                nn.init.normal_(table.weight, 0.0, embedding_init_std)
+                if table.padding_idx is not None:
+                    with torch.no_grad():
+                        table.weight[table.padding_idx].zero_()
         n_vectors = len(self.ids) + len(self.categorical) + len(self.text) + len(self.dense)
         self.out_dim = (
             embedding_dim * (len(self.ids) + len(self.categorical))

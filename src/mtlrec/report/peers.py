@@ -1,6 +1,7 @@
 """Section 9 (peer frameworks), and the generic renderer of a benchmark's ``summary``.
 
-``peers_*.json`` files have the shape ``{"benchmark", "command", "tables": [{"title",
+``peers_*.json`` files have the shape ``{"benchmark", "command" (or a list "commands"),
+"tables": [{"title",
 "columns", "rows", "notes"}], "summary": {...}}``; they are drawn as they come.
 """
 
@@ -47,8 +48,10 @@ def summary_blocks(title: str, summary: Mapping[str, Any]) -> list[Block]:
 def peer_blocks(name: str, payload: Mapping[str, Any]) -> list[Block]:
     """One ``peers_*.json`` file: its tables, then its summary."""
     blocks: list[Block] = [Heading(f"{payload.get('benchmark') or name} ({name}.json)")]
-    if payload.get("command"):
-        blocks.append(Note(f"Command: {payload['command']}"))
+    commands = [payload["command"]] if payload.get("command") else []
+    commands += [str(c) for c in payload.get("commands") or []]
+    for command in commands:
+        blocks.append(Note(f"Command: {command}"))
     for index, table in enumerate(payload.get("tables") or []):
         columns = [str(c) for c in table.get("columns") or []]
         rows = [[_cell(c) for c in row] for row in table.get("rows") or []]
