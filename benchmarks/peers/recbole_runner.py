@@ -237,6 +237,7 @@ def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
         "fit_s": round(fit_s, 2),
         "wall_s": round(time.perf_counter() - start, 2),
         "epochs": epochs,
+        "epochs_run": len(trainer.train_loss_dict),
         "hyper_parameters": {**MODEL_PARAMS[name]},
     }
 

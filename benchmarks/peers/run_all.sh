@@ -29,7 +29,7 @@ recbole() {
   done
   for seed in 0 1 2; do
     "$BENCH_PY" benchmarks/peers/recbole_runner.py --split ml-100k-loo --models SASRec \
-      --seed "$seed" --epochs 3 --threads 1
+      --seed "$seed" --epochs 5 --threads 1
   done
 }
 

@@ -48,6 +48,7 @@ def ranking_runs(folder: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]
                 "test": model["test"],
                 "wall_s": model["wall_s"],
                 "epochs_cap": model["epochs"],
+                "epochs_run": model.get("epochs_run"),
             }
     for payload in _load(folder, "mtlrec_*.json"):
         for seed, row in payload["per_seed"].items():
@@ -78,6 +79,9 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
                     f"at most {ordered[0]['epochs_cap']} epochs (CPU budget; RecBole's "
                     f"default {RECBOLE_DEFAULT_EPOCHS} with early stopping)"
                 )
+            runs_known = [r["epochs_run"] for r in ordered if r.get("epochs_run") is not None]
+            if "chosen" not in ordered[0] and runs_known:
+                note += ("; " if note else "") + "epochs run: " + ", ".join(map(str, runs_known))
             rows.append(
                 [
                     label,
