@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from mtlrec.cli.data import data_app
+from mtlrec.cli.export import export_command
 from mtlrec.cli.fuse import fuse_command, recommend_command
 from mtlrec.cli.report import report_command
 from mtlrec.cli.train import evaluate_command, train_command
@@ -26,6 +27,7 @@ app.command("evaluate")(evaluate_command)
 app.command("fuse")(fuse_command)
 app.command("recommend")(recommend_command)
 app.command("report")(report_command)
+app.command("export")(export_command)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -119,7 +120,8 @@ class FeatureInputs(InputEncoder):
             }
         )
         if embedding_init_std is not None:
-            for table in (*self.ids.values(), *self.categorical.values()):
+            for module in (*self.ids.values(), *self.categorical.values()):
+                table = cast(nn.Embedding | nn.EmbeddingBag, module)
                 nn.init.normal_(table.weight, 0.0, embedding_init_std)
                 if table.padding_idx is not None:
                     with torch.no_grad():

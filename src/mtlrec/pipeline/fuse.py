@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from rich.console import Console
 from mtlrec.baselines.base import Recommender, make_baseline
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.fusion import FusionConfig
+from mtlrec.data.examples import EntityData
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.fusion.base import Fusion, make_fusion
 from mtlrec.fusion.cascade import Cascade, HeadScorer
@@ -153,13 +154,20 @@ def ranking_tasks(model: MultiTaskModel, tasks: Sequence[str] | None) -> list[st
 
 
 def model_head_scorer(run: TrainedRun, tasks: Sequence[str]) -> HeadScorer:
-    """The multi-task heads as a :data:`HeadScorer` over (user row, item row) pairs."""
-    device = run.config.training.device
+    """The run's multi-task heads as a :data:`HeadScorer` over (user row, item row) pairs."""
+    return head_scorer(run.model, run.data.entities, tasks, run.config.training.device)
+
+
+def head_scorer(
+    model: MultiTaskModel, entities: EntityData, tasks: Sequence[str], device: str = "cpu"
+) -> HeadScorer:
+    """``model``'s heads ``tasks`` as a :data:`HeadScorer`: ``(users (P,), items (P,))`` rows
+    -> ``{task: (P,) float32}`` head values (:func:`~mtlrec.training.evaluate.head_value`)."""
 
     def score(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
         out = pair_scores(
-            run.model,
-            run.data.entities,
+            model,
+            entities,
             torch.from_numpy(np.asarray(users, dtype=np.int64)),
             torch.from_numpy(np.asarray(items, dtype=np.int64)),
             tasks,
@@ -192,22 +200,50 @@ def build_cascade(
     fusion: Fusion,
 ) -> Cascade:
     """The cascade of ``fusion_config`` over the run's model and fitted ``retrievers``."""
-    tasks = ranking_tasks(run.model, fusion_config.tasks)
+    return cascade_from_parts(
+        fusion_config,
+        run.model,
+        run.data.entities,
+        retrievers,
+        fusion,
+        item_vectors=rerank_vectors(fusion_config, run),
+        item_popularity=run.ranking.item_popularity,
+        user_activity=run.ranking.user_activity,
+        device=run.config.training.device,
+    )
+
+
+def cascade_from_parts(
+    fusion_config: FusionConfig,
+    model: MultiTaskModel,
+    entities: EntityData,
+    retrievers: Mapping[str, Recommender],
+    fusion: Fusion,
+    *,
+    item_vectors: np.ndarray | None,
+    item_popularity: np.ndarray,
+    user_activity: np.ndarray,
+    device: str = "cpu",
+) -> Cascade:
+    """The cascade of ``fusion_config`` from its parts, with no dataset at hand (a loaded
+    artifact): ``item_vectors`` ``(n_items, D)`` for MMR (None without re-ranking),
+    ``item_popularity`` ``(n_items,)`` and ``user_activity`` ``(n_users,)`` training counts."""
+    tasks = ranking_tasks(model, fusion_config.tasks)
     rerank = fusion_config.rerank
     return Cascade(
         retrievers,
         fusion,
-        head_scorer=model_head_scorer(run, tasks) if tasks else None,
+        head_scorer=head_scorer(model, entities, tasks, device) if tasks else None,
         tasks=tasks,
         candidates=fusion_config.candidates,
         retriever_scores=fusion_config.retriever_scores,
         reranker=None
         if rerank is None
         else MMRReranker(trade_off=rerank.trade_off, k=max(fusion_config.ks)),
-        item_vectors=rerank_vectors(fusion_config, run),
+        item_vectors=item_vectors,
         depth=rerank.depth if rerank is not None else 50,
-        item_popularity=run.ranking.item_popularity,
-        user_activity=run.ranking.user_activity,
+        item_popularity=item_popularity,
+        user_activity=user_activity,
     )
 
 

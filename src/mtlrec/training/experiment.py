@@ -12,14 +12,15 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.data.examples import SPLITS, ExampleSet
+from mtlrec.core.types import TaskSpec
+from mtlrec.data.examples import SPLITS, EntityData, ExampleSet
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
 from mtlrec.evaluation.gates import feature_batches, gate_utilisation
@@ -42,12 +43,34 @@ from mtlrec.weighting import make_weighting
 
 
 def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
-    """Inputs -> backbone -> heads, from the config and the run's data."""
-    entities = data.entities
+    """Inputs -> backbone -> heads, from the config and the run's data (output biases at the
+    training label priors, see :func:`_init_heads_from_priors`)."""
+    dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
+    model = assemble_model(config, data.entities, data.specs, data.excluded_inputs, dense)
+    heads = {name: cast(Head, head) for name, head in model.heads.items()}
+    _init_heads_from_priors(
+        heads, data, negative_config(config, config.training.negatives.per_positive)
+    )
+    return model
+
+
+def assemble_model(
+    config: ExperimentConfig,
+    entities: EntityData,
+    specs: Mapping[str, TaskSpec],
+    excluded_inputs: set[str],
+    dense: Mapping[str, int],
+) -> MultiTaskModel:
+    """The untrained model of ``config`` over ``entities`` (their tables become buffers).
+
+    ``specs``: the tasks; ``excluded_inputs``: label source columns never used as inputs;
+    ``dense``: the per-example vectors the batches carry (name -> width, e.g.
+    ``history_profile`` ``(B, 384)``). Needs no examples, so a saved artifact can rebuild the
+    model without the dataset (:mod:`mtlrec.export.artifact`).
+    """
     n_users = int(entities.user_vocab_index.max()) + 1 if len(entities.user_ids) else 0
     n_items = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 0
-    dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
-    schema = entities.schema(n_users, n_items, data.excluded_inputs, dense)
+    schema = entities.schema(n_users, n_items, excluded_inputs, dict(dense))
     inputs_cls = INPUTS.get(config.model.inputs.name)
     params = dict(config.model.inputs.params)
     if config.model.inputs.name == "cross_encoder" and config.text is not None:
@@ -61,20 +84,17 @@ def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
         }
     inputs = inputs_cls(schema, entities.tables, **params)
     backbone = BACKBONES.get(config.model.backbone.name)(
-        inputs.out_dim, list(data.specs), **config.model.backbone.params
+        inputs.out_dim, list(specs), **config.model.backbone.params
     )
     heads = {}
-    for name, spec in data.specs.items():
+    for name, spec in specs.items():
         chosen = (config.tasks or {}).get(name)
         head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
         heads[name] = HEADS.get(head.name)(backbone.out_dim(name), spec, **head.params)
-    _init_heads_from_priors(
-        heads, data, negative_config(config, config.training.negatives.per_positive)
-    )
     head_tables = {}
     if "items.tokens" in entities.tables:  # the self-attention head reads item tokens
         head_tables["item_tokens"] = (entities.tables["items.tokens"], "item_row")
-    return MultiTaskModel(inputs, backbone, heads, data.specs, head_tables)
+    return MultiTaskModel(inputs, backbone, heads, specs, head_tables)
 
 
 def _init_heads_from_priors(
