@@ -6,7 +6,7 @@ SHARED_DATA ?= ../shared/data
 export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
 export MTLREC_CACHE_DIR ?= $(abspath .cache/mtlrec)
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test lint bench bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,20 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench-peers: install $(BENCH_VENV)/.installed
 	BENCH_PY=$(BENCH_VENV)/bin/python PY=$(PY) bash benchmarks/peers/run_all.sh
+
+# The HTTP service under load (issue 6): the Amazon Musical Instruments run, fused and
+# exported (each step skipped when its output exists), then benchmarks/serve_load.py: POST
+# /v1/recommend k=10, open loop at 50 requests/s for 60 s -> benchmarks/results/serve_load.*
+SERVE_RUN ?= runs/mi-serve
+bench-serve: install
+	test -f $(SERVE_RUN)/model.pt || $(VENV)/bin/mtlrec train \
+		--config configs/amazon-musical-instruments.yaml --out $(SERVE_RUN)
+	test -f $(SERVE_RUN)/fusion/fusion.yaml || $(VENV)/bin/mtlrec fuse --run $(SERVE_RUN) \
+		--config configs/fusion/amazon-musical-instruments.yaml
+	ls $(SERVE_RUN)-artifacts/*/manifest.json >/dev/null 2>&1 || $(VENV)/bin/mtlrec export \
+		$(SERVE_RUN) --out $(SERVE_RUN)-artifacts --name amazon-mi-fused
+	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_load.py --rate 50 --duration 60 \
+		--artifact "$$(dirname "$$(ls $(SERVE_RUN)-artifacts/*/manifest.json | tail -1)")"
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .cache runs

@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real datasets folder beside the checkout."""
+"""Shared test fixtures: the real datasets folder beside the checkout, the toy dataset, the
+service's tiny artifacts and headless Chromium (the browser tests)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,54 @@ def make_toy(
 def toy() -> Callable[..., tuple[ExampleSet, dict[str, torch.Tensor]]]:
     """Factory of the learnable toy dataset (see :func:`make_toy`)."""
     return make_toy
+
+
+# ----------------------------------------------------------------------------- the service
+from serving_support import TinyServing, make_tiny_artifacts  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_serving(tmp_path_factory: pytest.TempPathFactory) -> TinyServing:
+    """Two real tiny artifacts (plain and fused) and API keys (see ``serving_support``)."""
+    return make_tiny_artifacts(tmp_path_factory.mktemp("serving"))
+
+
+# ----------------------------------------------------------------------------- browser tests
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium with the browser console log kept."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run `make browser` (Debian packages)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

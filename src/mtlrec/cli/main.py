@@ -2,7 +2,7 @@
 
 Only the ``mtlrec.cli`` package reads ``sys.argv`` and environment variables:
 ``MTLREC_DATA_MIRRORS`` (folders separated by ``os.pathsep``), ``MTLREC_CACHE_DIR`` and
-``MTLREC_OFFLINE=1``.
+``MTLREC_OFFLINE=1``; ``mtlrec serve`` also ``MTLREC_API_KEYS_FILE``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from mtlrec.cli.data import data_app
 from mtlrec.cli.export import export_command
 from mtlrec.cli.fuse import fuse_command, recommend_command
 from mtlrec.cli.report import report_command
+from mtlrec.cli.serve import api_keys_app, serve_command
 from mtlrec.cli.train import evaluate_command, train_command
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app.command("fuse")(fuse_command)
 app.command("recommend")(recommend_command)
 app.command("report")(report_command)
 app.command("export")(export_command)
+app.command("serve")(serve_command)
+app.add_typer(api_keys_app, name="api-keys")
 
 
 @app.command()

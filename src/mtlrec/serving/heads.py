@@ -1,0 +1,106 @@
+"""Per-task predictions of the multi-task heads for the service: known and unknown users.
+
+A known user is scored exactly as in evaluation (:func:`~mtlrec.training.evaluate.
+pair_features`: the user's id index and per-user stand-ins). An unknown user is the train
+vocabulary's ``<unk>`` user (id index 0, the index every user unseen in training gets) with
+per-user vectors made from what the request tells: ``history_profile`` is the mean LM
+embedding (``items.text``) of the given history, as training builds it, and every other
+per-user vector (``review_profile``) is zero, as for a training user without reviews.
+
+A model that reads per-user attribute tables (``users.*``, the cross-encoder's user tokens)
+has no row for an unknown user; :attr:`HeadPredictor.scores_unknown_users` is then False and
+unknown users get no per-task predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mtlrec.data.examples import EntityData
+from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.training.evaluate import SCORABLE_KINDS, head_value, pair_features
+
+HISTORY_PROFILE = "history_profile"
+ITEM_TEXT = "items.text"
+
+
+def scorable_tasks(model: MultiTaskModel) -> list[str]:
+    """Heads with one number per (user, item) pair, at the interaction level."""
+    return [
+        name
+        for name, spec in model.specs.items()
+        if spec.kind in SCORABLE_KINDS and spec.level == "interaction"
+    ]
+
+
+class HeadPredictor:
+    """``model``'s scorable heads over (user, item) pairs, in eval mode, on the CPU."""
+
+    def __init__(self, model: MultiTaskModel, entities: EntityData, batch_size: int = 8192):
+        self.model = model.eval()
+        self.entities = entities
+        self.tasks = scorable_tasks(model)
+        self.batch_size = batch_size
+        self.scores_unknown_users = not any(name.startswith("users.") for name in entities.tables)
+
+    @torch.inference_mode()
+    def _run(self, features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        n = int(features["item_row"].shape[0])
+        parts: dict[str, list[np.ndarray]] = {t: [] for t in self.tasks}
+        for start in range(0, n, self.batch_size):
+            chunk = {k: v[start : start + self.batch_size] for k, v in features.items()}
+            outputs = self.model(chunk)
+            for task in self.tasks:
+                value = head_value(self.model.specs[task], outputs[task].float())
+                parts[task].append(value.numpy().astype(np.float32))
+        return {t: np.concatenate(v) if v else np.empty(0, np.float32) for t, v in parts.items()}
+
+    def known(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Head values ``{task: (P,)}`` for known user rows ``users`` and item rows ``items``
+        (both ``(P,)``)."""
+        features = pair_features(
+            self.entities,
+            torch.from_numpy(np.asarray(users, dtype=np.int64)),
+            torch.from_numpy(np.asarray(items, dtype=np.int64)),
+        )
+        return self._run(features)
+
+    def unknown(self, history: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Head values ``{task: (P,)}`` of an unknown user with item rows ``history``
+        ``(h,)`` (may be empty) for item rows ``items`` ``(P,)``; empty dicts when the model
+        cannot score unknown users."""
+        if not self.scores_unknown_users:
+            return {}
+        item_rows = torch.from_numpy(np.asarray(items, dtype=np.int64))
+        n = int(item_rows.shape[0])
+        features = {
+            "user_row": torch.zeros(n, dtype=torch.int64),  # read by no table (checked)
+            "user_idx": torch.zeros(n, dtype=torch.int64),  # <unk>
+            "item_row": item_rows,
+            "item_idx": self.entities.item_vocab_index[item_rows],
+        }
+        for name, table in self.entities.user_dense.items():
+            profile = torch.zeros(table.shape[1], dtype=table.dtype)
+            text = self.entities.tables.get(ITEM_TEXT)
+            usable = text is not None and text.shape[1] == table.shape[1]
+            if name == HISTORY_PROFILE and usable and len(history):
+                assert text is not None
+                profile = text[torch.from_numpy(np.asarray(history, dtype=np.int64))].mean(0)
+            features[name] = profile.to(table.dtype).expand(n, -1)
+        return self._run(features)
+
+
+def row_scores(
+    scores: dict[str, np.ndarray], position: int, tasks: Sequence[str]
+) -> dict[str, float]:
+    """``{task: float}`` of entry ``position`` of each task's array (finite values only)."""
+    out: dict[str, float] = {}
+    for task in tasks:
+        if task in scores:
+            value = float(scores[task][position])
+            if np.isfinite(value):
+                out[task] = value
+    return out

@@ -1,0 +1,276 @@
+"""The HTTP routes: ``/v1/...`` (API key with a scope), health, readiness and metrics.
+
+Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the event loop
+keeps accepting connections and answering ``/healthz`` while a model runs. Each request reads
+the served model once (:attr:`ModelHolder.current`) and uses it to the end (hot reload).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+
+from mtlrec.serving.auth import KeyRecord, KeyStore, Scope
+from mtlrec.serving.engine import ServingModel, UnknownItemsError
+from mtlrec.serving.filters import FilterError
+from mtlrec.serving.holder import ModelHolder, NotReadyError
+from mtlrec.serving.metrics import CONTENT_TYPE, ServiceMetrics
+from mtlrec.serving.middleware import USER_STATE, mask_user_id
+from mtlrec.serving.schemas import (
+    ErrorBody,
+    Health,
+    HistoryResponse,
+    Ready,
+    RecommendRequest,
+    RecommendResponse,
+    ReloadRequest,
+    ReloadResponse,
+    ScoreRequest,
+    ScoreResponse,
+    SimilarQuery,
+    SimilarResponse,
+    UsersQuery,
+    UsersResponse,
+)
+from mtlrec.serving.settings import ServeSettings
+
+API_KEY_HEADER = "X-API-Key"
+api_key = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="An API key of 'mtlrec api-keys add'; each route needs one of its scopes.",
+)
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "No API key, or an unknown one",
+        403: "The key lacks the route's scope (reload: a path outside the reload root)",
+        400: "The body could not be read (not UTF-8 / JSON)",
+        404: "Unknown user, item or attribute; no artifact at the path",
+        409: "The artifact at the path does not load (not an artifact, damaged)",
+        413: "Request body over the service's limit",
+        422: "The request does not validate (the message says what and where)",
+        503: "No model loaded, or shutting down",
+    }
+    return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
+
+
+API_ERRORS = (401, 403, 413, 422)
+BODY_ERRORS = (400, *API_ERRORS)
+
+
+# ----------------------------------------------------------------------------- dependencies
+def require(scope: Scope) -> Any:
+    """A dependency that admits a request whose API key has ``scope`` (401 / 403)."""
+
+    async def check(  # no I/O: runs on the event loop, not in the thread pool
+        request: Request, key: Annotated[str | None, Security(api_key)] = None
+    ) -> KeyRecord:
+        keys: KeyStore = request.app.state.keys
+        record = keys.lookup(key)
+        if record is None:
+            raise HTTPException(
+                401,
+                f"missing {API_KEY_HEADER} header" if not key else "invalid API key",
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
+        if scope not in record.scopes:
+            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        return record
+
+    return check
+
+
+async def single_query_values(request: Request) -> None:
+    """Every query parameter at most once (``?k=1&k=2`` is a 422, not the last one)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise HTTPException(422, f"query.{repeated[0]}: give each query parameter once")
+
+
+async def served(request: Request) -> ServingModel:
+    """The model this request is answered with (read once; 503 when none)."""
+    holder: ModelHolder = request.app.state.holder
+    try:
+        return holder.current
+    except NotReadyError as error:
+        raise HTTPException(503, str(error)) from None
+
+
+def _settings(request: Request) -> ServeSettings:
+    settings: ServeSettings = request.app.state.settings
+    return settings
+
+
+def _mask(request: Request, user_id: str | None) -> None:
+    if user_id:
+        request.state.__setattr__(USER_STATE, mask_user_id(user_id, _settings(request).log_salt))
+
+
+Model = Annotated[ServingModel, Depends(served)]
+router = APIRouter()
+
+
+# ----------------------------------------------------------------------------- API
+@router.post(
+    "/v1/recommend",
+    response_model=RecommendResponse,
+    responses=_errors(*BODY_ERRORS, 404, 503),
+    tags=["recommend"],
+    dependencies=[Depends(require("recommend"))],
+)
+def recommend(body: RecommendRequest, request: Request, model: Model) -> RecommendResponse:
+    """Top-k items for a user id, or for an ad-hoc history of a user the model does not know
+    (cold start), or the popular items when neither is given; with filters. Unknown item
+    ids in the history and filters are ignored (and listed); an attribute filter on a
+    column the artifact does not have is a 404."""
+    _mask(request, body.user_id)
+    try:
+        response = model.recommend(body)
+    except FilterError as error:
+        raise HTTPException(404, str(error)) from None
+    metrics: ServiceMetrics = request.app.state.metrics
+    metrics.recommendations.labels(response.strategy).inc()
+    return response
+
+
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    responses=_errors(*BODY_ERRORS, 404, 503),
+    tags=["score"],
+    dependencies=[Depends(require("score"))],
+)
+def score(body: ScoreRequest, model: Model) -> ScoreResponse:
+    """Per-task predictions of (user, item) pairs. Unknown users are scored as an unseen
+    user; unknown items are a 404."""
+    try:
+        return model.score(body)
+    except UnknownItemsError as error:
+        raise HTTPException(404, str(error)) from None
+
+
+@router.get(
+    "/v1/items/{item_id}/similar",
+    response_model=SimilarResponse,
+    responses=_errors(*API_ERRORS, 404, 503),
+    tags=["recommend"],
+    dependencies=[Depends(require("recommend")), Depends(single_query_values)],
+)
+def similar(item_id: str, query: Annotated[SimilarQuery, Query()], model: Model) -> SimilarResponse:
+    """Items most similar to one item (LM embeddings, else co-occurrence)."""
+    try:
+        return model.similar(item_id, query.k)
+    except KeyError:
+        raise HTTPException(404, f"unknown item id {item_id!r}") from None
+
+
+@router.get(
+    "/v1/users",
+    response_model=UsersResponse,
+    responses=_errors(*API_ERRORS, 503),
+    tags=["users"],
+    dependencies=[Depends(require("recommend")), Depends(single_query_values)],
+)
+def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
+    """A page of the artifact's user ids (for pickers such as /ui)."""
+    return model.users(query.offset, query.limit, query.prefix)
+
+
+@router.get(
+    "/v1/users/{user_id}/history",
+    response_model=HistoryResponse,
+    responses=_errors(*API_ERRORS, 404, 503),
+    tags=["users"],
+    dependencies=[Depends(require("recommend"))],
+)
+def history(user_id: str, request: Request, model: Model) -> HistoryResponse:
+    """The items a known user interacted with."""
+    _mask(request, user_id)
+    try:
+        return model.history(user_id)
+    except KeyError:
+        raise HTTPException(404, "unknown user id") from None
+
+
+@router.post(
+    "/v1/admin/reload",
+    response_model=ReloadResponse,
+    responses=_errors(*BODY_ERRORS, 404, 409),
+    tags=["admin"],
+    dependencies=[Depends(require("admin"))],
+)
+def reload(body: ReloadRequest, request: Request) -> ReloadResponse:
+    """Load another artifact (inside the reload root) and serve it from now on; requests
+    in flight finish with the model they started with. A path outside the reload root is a
+    403, a missing one a 404, one that does not load (not an artifact, damaged) a 409; the
+    current model stays in all three cases."""
+    settings = _settings(request)
+    holder: ModelHolder = request.app.state.holder
+    metrics: ServiceMetrics = request.app.state.metrics
+    root = settings.reload_folder
+    path = Path(body.path)
+    target = (path if path.is_absolute() else root / path).resolve()
+    if not target.is_relative_to(root):
+        metrics.reloads.labels("failed").inc()
+        raise HTTPException(403, f"path: reloads may only read inside the reload root {root}")
+    if not target.exists():
+        metrics.reloads.labels("failed").inc()
+        raise HTTPException(404, f"path: nothing at {target}")
+    try:
+        reloaded = holder.load(target)
+    except (OSError, ValueError) as error:  # ArtifactError is a ValueError
+        metrics.reloads.labels("failed").inc()
+        raise HTTPException(409, f"path: cannot serve {target}: {error}") from None
+    assert reloaded is not None
+    metrics.reloads.labels("ok").inc()
+    metrics.set_model(reloaded.current)
+    return ReloadResponse(
+        previous_version=reloaded.previous.version,
+        version=reloaded.current.version,
+        name=reloaded.current.name,
+        load_s=round(reloaded.load_s, 3),
+    )
+
+
+# ----------------------------------------------------------------------------- operations
+@router.get("/healthz", response_model=Health, tags=["operations"])
+def healthz() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "Not ready"}},
+    tags=["operations"],
+)
+def readyz(request: Request) -> Any:
+    """Readiness: a model is loaded and the service is not shutting down (else 503)."""
+    holder: ModelHolder = request.app.state.holder
+    if not holder.ready:
+        return JSONResponse(
+            Ready(status="not ready", model_version=None, model_name=None).model_dump(),
+            status_code=503,
+        )
+    model = holder.current
+    return Ready(status="ready", model_version=model.version, model_name=model.name)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
+    tags=["operations"],
+)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    collected: ServiceMetrics = request.app.state.metrics
+    return Response(collected.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,44 @@
+"""What one ``mtlrec serve`` process is told: the artifact, the keys, the limits.
+
+:class:`ServeSettings` is a pydantic model with ``extra="forbid"``: the CLI builds it from its
+options (the only place that reads the command line and the environment) and
+:func:`mtlrec.serving.app.create_app` takes it as it is.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeSettings(BaseModel):
+    """Settings of the HTTP service.
+
+    ``artifact``: the bundle served at start (``mtlrec export``); ``api_keys``: the key file
+    (hashes and scopes, :mod:`mtlrec.serving.auth`); ``reload_root``: the folder a reload
+    may load artifacts from (default: the folder holding ``artifact``), so an admin key
+    cannot make the service read arbitrary paths; ``max_body_bytes``: requests with a larger
+    body get 413; ``full_rank_limit``:
+    catalogues up to this size are scored whole by the multi-task heads (larger ones only
+    on FAISS / popularity candidates, ``candidates`` of each); ``log_salt``: the key of the
+    HMAC that masks user ids in logs (random per process unless given, so masks correlate
+    within one process's logs only); ``torch_threads``: intra-op threads per process.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    artifact: Path
+    api_keys: Path
+    reload_root: Path | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    full_rank_limit: int = Field(default=50_000, ge=1)
+    candidates: int = Field(default=500, ge=1)
+    log_salt: str = Field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    torch_threads: int = Field(default=1, ge=1)
+
+    @property
+    def reload_folder(self) -> Path:
+        """The folder reloads must stay inside (resolved)."""
+        return (self.reload_root or self.artifact.parent).resolve()

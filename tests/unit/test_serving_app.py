@@ -1,0 +1,136 @@
+"""The FastAPI app in process (TestClient): error shapes, limits, metrics, the /ui page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from mtlrec.serving.app import create_app
+from mtlrec.serving.settings import ServeSettings
+from serving_support import TinyServing
+
+
+@pytest.fixture(scope="module")
+def client(tiny_serving: TinyServing) -> Iterator[TestClient]:
+    settings = ServeSettings(
+        artifact=tiny_serving.fused,
+        api_keys=tiny_serving.key_file,
+        max_body_bytes=2048,
+        log_salt="test-salt",
+    )
+    with TestClient(create_app(settings)) as test_client:
+        test_client.headers["X-API-Key"] = tiny_serving.keys["all"]
+        yield test_client
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_validation_errors_say_what_and_where(client: TestClient) -> None:
+    bad = client.post("/v1/recommend", json={"user_id": "", "k": "ten", "colour": 1})
+    assert bad.status_code == 422
+    body = bad.json()
+    assert body["error"] == "validation_error"
+    assert "body.user_id: String should have at least 1 character" in body["message"]
+    assert "body.k: Input should be a valid integer" in body["message"]
+    assert {tuple(d["loc"]) for d in body["detail"]} >= {("body", "colour"), ("body", "k")}
+    too_many = client.post("/v1/recommend", json={"k": 101})
+    assert too_many.status_code == 422
+    assert too_many.json()["message"] == "body.k: Input should be less than or equal to 100"
+    repeated = client.get("/v1/users", params=[("limit", "1"), ("limit", "2")])
+    assert repeated.status_code == 422 and "query.limit: give each" in repeated.json()["message"]
+    unknown_query = client.get("/v1/users", params={"colour": "red"})
+    assert unknown_query.status_code == 422 and "query.colour" in unknown_query.json()["message"]
+    not_json = client.post(
+        "/v1/recommend", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 422 and "JSON" in not_json.json()["message"]
+    # well-formed requests naming what the artifact does not have: 404
+    unknown_item = client.post("/v1/score", json={"pairs": [{"user_id": "u", "item_id": "?"}]})
+    assert unknown_item.status_code == 404
+    assert "item ids this artifact does not know: '?'" in unknown_item.json()["message"]
+    attribute = client.post("/v1/recommend", json={"filters": {"attributes": {"brand": ["x"]}}})
+    assert attribute.status_code == 404 and "'brand'" in attribute.json()["message"]
+    missing = client.get("/v1/items/nope/similar")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert client.get("/v1/users/nope/history").status_code == 404
+
+
+def test_bodies_over_the_limit_get_413(client: TestClient) -> None:
+    big = json.dumps({"history": ["x" * 200] * 20}).encode()  # > 2048 bytes
+    declared = client.post(
+        "/v1/recommend", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413 and declared.json()["error"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams in
+        for start in range(0, len(big), 512):
+            yield big[start : start + 512]
+
+    streamed = client.post(
+        "/v1/recommend", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413 and "2048 bytes" in streamed.json()["message"]
+
+
+def test_metrics_count_requests_and_name_the_model(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = _samples(client.get("/metrics").text)
+    user = client.get("/v1/users", params={"limit": 1}).json()["users"][0]
+    with caplog.at_level(logging.INFO, logger="mtlrec.serving.access"):
+        assert client.post("/v1/recommend", json={"user_id": user, "k": 3}).status_code == 200
+        assert client.get(f"/v1/users/{user}/history").status_code == 200
+    assert client.post("/v1/recommend", json={"k": 0}).status_code == 422
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = _samples(response.text)
+    ok = (
+        "mtlrec_http_requests_total",
+        (("method", "POST"), ("route", "/v1/recommend"), ("status", "200")),
+    )
+    assert after[ok] == before.get(ok, 0) + 1
+    client_errors = (
+        "mtlrec_http_request_errors_total",
+        (("kind", "client"), ("route", "/v1/recommend")),
+    )
+    assert after[client_errors] >= before.get(client_errors, 0) + 1
+    count = (
+        "mtlrec_http_request_duration_seconds_count",
+        (("method", "POST"), ("route", "/v1/recommend")),
+    )
+    assert after[count] >= 2
+    fused = ("mtlrec_recommendations_total", (("strategy", "fused"),))
+    assert after[fused] == before.get(fused, 0) + 1
+    info = [k for k in after if k[0] == "mtlrec_model_info"]
+    assert len(info) == 1 and ("name", "tiny-fused") in info[0][1]
+    # access log: route templates and masked ids, never the raw user id
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("POST /v1/recommend 200 ") and " user=u:" in line for line in lines)
+    assert any(line.startswith("GET /v1/users/{user_id}/history 200") for line in lines)
+    assert not any(user in line for line in lines)
+
+
+def test_health_readiness_and_ui_page(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["model_name"] == "tiny-fused"
+    page = client.get("/ui")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="api-key"' in page.text and "/v1/recommend" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no external resources
+    assert client.get("/", follow_redirects=False).headers["location"] == "/ui"
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/recommend", "/v1/score", "/v1/items/{item_id}/similar"} <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
