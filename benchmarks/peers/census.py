@@ -12,7 +12,7 @@ training passes only (validation not counted on either side: torch-rechub's
 its trainer's epoch history), and inference samples/s (the model's forward over the test
 rows in batches of the training batch size, batches built beforehand on both sides).
 
-    /tmp/bench-venv/bin/python benchmarks/peers/census.py --seeds 0 1 2 --threads 1
+    .venv-bench/bin/python benchmarks/peers/census.py --seeds 0 1 2 --threads 1
 """
 
 from __future__ import annotations

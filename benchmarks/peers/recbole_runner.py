@@ -33,9 +33,9 @@ it) by this script, not by RecBole's ``evaluate``; RecBole runs in a temporary f
 writes ``log_tensorboard/`` and checkpoints into the working directory).
 ``recbole.quick_start`` is never imported (it imports ``ray``).
 
-    /tmp/bench-venv/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-random \\
+    .venv-bench/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-random \\
         --models Pop ItemKNN BPR LightGCN --seed 0
-    /tmp/bench-venv/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-loo \\
+    .venv-bench/bin/python benchmarks/peers/recbole_runner.py --split ml-100k-loo \\
         --models SASRec --seed 0
 """
 

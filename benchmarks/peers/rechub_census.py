@@ -16,8 +16,8 @@ samples/s (the model's forward over test batches of the training batch size, no 
 ``ARCHITECTURES`` gives each backbone's mtlrec ``model.backbone`` beside the torch-rechub
 arguments of the same shape, for the mtlrec side of the comparison.
 
-    /tmp/bench-venv/bin/python benchmarks/peers/rechub_census.py --models MMoE --seed 0
-    /tmp/bench-venv/bin/python benchmarks/peers/rechub_census.py \\
+    .venv-bench/bin/python benchmarks/peers/rechub_census.py --models MMoE --seed 0
+    .venv-bench/bin/python benchmarks/peers/rechub_census.py \\
         --models SharedBottom MMoE PLE --seed 0 --epochs 1 --out /tmp/rechub.json
 """
 
