@@ -28,12 +28,21 @@ from collections.abc import Callable  # noqa: E402
 
 from mtlrec.core.types import TaskSpec  # noqa: E402
 from mtlrec.data.examples import ExampleSet  # noqa: E402
+from mtlrec.models import InputSchema  # noqa: E402
 
 TOY_SPECS = {
     "click": TaskSpec("click", "binary"),
     "score": TaskSpec("score", "regression"),
     "tags": TaskSpec("tags", "multilabel", n_outputs=3),
 }
+TOY_SCHEMA = InputSchema(
+    n_user_ids=21,
+    n_item_ids=31,
+    categorical={"items.kind": 3},
+    numeric=("users.age",),
+    text={"items.text": 8},
+)
+"""The input schema of :func:`make_toy`'s entity tables (ids with one padding row each)."""
 
 
 def make_toy(

@@ -24,19 +24,10 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.export import write_artifact
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run, load_trained_run
 from mtlrec.serving.auth import add_key
-from tiny_run import train_tiny_run
+from tiny_run import TINY_FUSION, train_tiny_run
 
 QUIET = Console(quiet=True)
-FUSION = {
-    "retrievers": {
-        "popularity": {"baseline": "popularity"},
-        "item_knn": {"baseline": "item_knn", "params": {"neighbours": 10}},
-    },
-    "candidates": 10,
-    "fusion": {"name": "linear", "params": {"grid": 3, "rounds": 1}},
-    "rerank": {"trade_off": 0.7, "depth": 10},
-    "ks": [5],
-}
+FUSION = TINY_FUSION
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,16 @@ def train_tiny_run(root: Path, **overrides: object) -> tuple[Path, FetchSettings
     run_dir = root / "run"
     run_experiment(config, run_dir, settings, Console(quiet=True))
     return run_dir, settings
+
+
+TINY_FUSION: dict[str, object] = {
+    "retrievers": {
+        "popularity": {"baseline": "popularity"},
+        "item_knn": {"baseline": "item_knn", "params": {"neighbours": 10}},
+    },
+    "candidates": 10,
+    "fusion": {"name": "linear", "params": {"grid": 3, "rounds": 1}},
+    "rerank": {"trade_off": 0.7, "depth": 10},
+    "ks": [5],
+}
+"""A small cascade for the tiny run (``mtlrec fuse`` config): popularity + item kNN."""

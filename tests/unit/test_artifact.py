@@ -18,7 +18,7 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.export import FORMAT_VERSION, ArtifactError, load_artifact, write_artifact
 from mtlrec.pipeline.fuse import TrainedRun, fuse_run, load_fused_run, load_trained_run
 from mtlrec.training.evaluate import predict
-from tiny_run import train_tiny_run
+from tiny_run import TINY_FUSION, train_tiny_run
 
 QUIET = Console(quiet=True)
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -171,18 +171,7 @@ def test_manifest_problems_are_refused(bundle: Path, tmp_path: Path) -> None:
 
 def test_fused_run_bundles_its_cascade(tmp_path: Path) -> None:
     run_dir, settings = train_tiny_run(tmp_path)
-    fusion = FusionConfig.model_validate(
-        {
-            "retrievers": {
-                "popularity": {"baseline": "popularity"},
-                "item_knn": {"baseline": "item_knn", "params": {"neighbours": 10}},
-            },
-            "candidates": 10,
-            "fusion": {"name": "linear", "params": {"grid": 3, "rounds": 1}},
-            "rerank": {"trade_off": 0.7, "depth": 10},
-            "ks": [5],
-        }
-    )
+    fusion = FusionConfig.model_validate(TINY_FUSION)
     fuse_run(run_dir, fusion, settings, QUIET)
     fused = load_fused_run(run_dir, settings, QUIET)
     artifact = load_artifact(write_artifact(fused.run, tmp_path / "out"))

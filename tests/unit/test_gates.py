@@ -8,18 +8,12 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import TOY_SPECS
+from conftest import TOY_SCHEMA, TOY_SPECS
 from mtlrec.data.examples import ExampleSet
 from mtlrec.evaluation.gates import feature_batches, gate_utilisation
-from mtlrec.models import BACKBONES, HEADS, FeatureInputs, InputSchema, MultiTaskModel
+from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 
-SCHEMA = InputSchema(
-    n_user_ids=21,
-    n_item_ids=31,
-    categorical={"items.kind": 3},
-    numeric=("users.age",),
-    text={"items.text": 8},
-)
+SCHEMA = TOY_SCHEMA
 Toy = Callable[..., tuple[ExampleSet, dict[str, torch.Tensor]]]
 
 

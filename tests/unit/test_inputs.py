@@ -6,16 +6,11 @@ from collections.abc import Callable
 
 import torch
 
+from conftest import TOY_SCHEMA
 from mtlrec.data.examples import ExampleSet
-from mtlrec.models import FeatureInputs, InputSchema
+from mtlrec.models import FeatureInputs
 
-SCHEMA = InputSchema(
-    n_user_ids=21,
-    n_item_ids=31,
-    categorical={"items.kind": 3},
-    numeric=("users.age",),
-    text={"items.text": 8},
-)
+SCHEMA = TOY_SCHEMA
 Toy = Callable[..., tuple[ExampleSet, dict[str, torch.Tensor]]]
 
 

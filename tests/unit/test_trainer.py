@@ -9,21 +9,15 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import TOY_SPECS
+from conftest import TOY_SCHEMA, TOY_SPECS
 from mtlrec.data.examples import ExampleSet
-from mtlrec.models import BACKBONES, HEADS, FeatureInputs, InputSchema, MultiTaskModel
+from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 from mtlrec.training.callbacks import EarlyStopping, JsonlLogger
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
 from mtlrec.training.trainer import Stage, Trainer
 from mtlrec.weighting import make_weighting
 
-SCHEMA = InputSchema(
-    n_user_ids=21,
-    n_item_ids=31,
-    categorical={"items.kind": 3},
-    numeric=("users.age",),
-    text={"items.text": 8},
-)
+SCHEMA = TOY_SCHEMA
 
 
 def model_for(
