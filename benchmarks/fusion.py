@@ -275,7 +275,7 @@ def _valid_ndcg(row: dict[str, Any]) -> float:
     return float(row.get("valid_out_of_fold_ndcg@10", row["valid"]["ndcg@10"]))
 
 
-def _best(rows: dict[str, Any], kinds: tuple[str, ...]) -> str:
+def best_row(rows: dict[str, Any], kinds: tuple[str, ...]) -> str:
     """The row of ``kinds`` with the highest validation NDCG@10 (see :func:`_valid_ndcg`)."""
     eligible = {n: r for n, r in rows.items() if r["kind"] in kinds and "valid" in r}
     return max(eligible, key=lambda n: _valid_ndcg(eligible[n]))
@@ -304,7 +304,7 @@ def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
     choice = []
     for s in seeds:
         rows = per_seed[s]["rows"]
-        single, fused = _best(rows, singles), _best(rows, fusions)
+        single, fused = best_row(rows, singles), best_row(rows, fusions)
         choice.append(
             {
                 "seed": s,

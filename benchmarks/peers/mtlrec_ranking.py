@@ -44,8 +44,8 @@ def best_rows(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     metrics and wall time."""
     rows = result["rows"]
     timings = result["timings_s"]
-    single = fusion_bench._best(rows, ("single model", "multi-task head"))
-    fused = fusion_bench._best(rows, ("fusion (all models)", "multi-objective"))
+    single = fusion_bench.best_row(rows, ("single model", "multi-task head"))
+    fused = fusion_bench.best_row(rows, ("fusion (all models)", "multi-objective"))
     single_wall = timings.get(f"fit_{single}_s", timings["mtl_train_s"])
     return {
         "best_single": {

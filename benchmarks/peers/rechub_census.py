@@ -10,21 +10,18 @@ columns left out exactly as mtlrec leaves them out) and the same labels (``incom
 epochs, early stopping on validation income AUC with its patience (AdamW, constant
 learning rate: torch-rechub's ``MTLTrainer`` has no warm-up/cosine schedule per step).
 
-Per model: test AUC of both tasks, parameters, training samples/s (the trainer's own
-epochs with its ``DataGenerator`` loader, validation passes not counted) and inference
-samples/s (the model's forward over test batches of the training batch size, no loader).
-``ARCHITECTURES`` gives each backbone's mtlrec ``model.backbone`` beside the torch-rechub
-arguments of the same shape, for the mtlrec side of the comparison.
+Per model (:func:`run_model`): test AUC of both tasks, parameters, training samples/s (the
+trainer's own epochs with its ``DataGenerator`` loader, validation passes not counted) and
+inference samples/s (the model's forward over test batches of the training batch size, no
+loader). ``ARCHITECTURES`` gives each backbone's mtlrec ``model.backbone`` beside the
+torch-rechub arguments of the same shape. ``census.py`` runs both frameworks with these
+pieces, side by side:
 
-    .venv-bench/bin/python benchmarks/peers/rechub_census.py --models MMoE --seed 0
-    .venv-bench/bin/python benchmarks/peers/rechub_census.py \\
-        --models SharedBottom MMoE PLE --seed 0 --epochs 1 --out /tmp/rechub.json
+    .venv-bench/bin/python benchmarks/peers/census.py --seeds 0 1 2 --threads 1
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,14 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.config.loading import load_config
-from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.run_data import RunData, load_run_data
+from mtlrec.training.run_data import RunData
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "census.yaml"
@@ -227,45 +221,3 @@ def run_model(
         "train_s": round(sum(epoch_s), 2),
         "rows": {"train": n_train, "valid": len(tensors.y["valid"]), "test": n_test},
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=sorted(ARCHITECTURES), default=["MMoE"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
-    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    config = load_config(ExperimentConfig, CONFIG, [f"seed={args.seed}"])
-    settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
-    data = load_run_data(config, settings, Console())
-    params = config.model.inputs.params
-    tensors = census_tensors(data, int(params.get("embedding_dim", 8)))
-    epochs = args.epochs or config.training.epochs
-    results = []
-    for name in args.models:
-        row = run_model(name, tensors, config, args.seed, epochs)
-        results.append(row)
-        auc = row["test_auc"]
-        print(
-            f"{name:12s} income AUC {auc['income']:.4f} never_married AUC "
-            f"{auc['never_married']:.4f} params {row['parameters']:,} train "
-            f"{row['train_samples_per_s']:,.0f}/s infer {row['inference_samples_per_s']:,.0f}/s"
-        )
-    out = (
-        args.out
-        or ROOT / "benchmarks" / "results" / "peers" / f"rechub_census_seed{args.seed}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps({"config": str(CONFIG.relative_to(ROOT)), "models": results}, indent=2) + "\n"
-    )
-    print(f"-> {out}")
-
-
-if __name__ == "__main__":
-    main()

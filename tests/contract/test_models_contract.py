@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import TOY_SPECS
+from conftest import TOY_SCHEMA, TOY_SPECS
 from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import ExampleSet
-from mtlrec.models import BACKBONES, HEADS, FeatureInputs, InputSchema, MultiTaskModel
+from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 from mtlrec.training.loader import ExampleLoader
 from mtlrec.training.trainer import Trainer
 from mtlrec.weighting import make_weighting
@@ -31,13 +31,7 @@ HEAD_PARAMS: dict[str, dict[str, Any]] = {
     "self_attention": {"tokens": "item_tokens", "vocab_size": 40, "dim": 8, "heads": 2},
     "cosine": {"against": "item_vector", "against_dim": 8, "dim": 8},
 }
-SCHEMA = InputSchema(
-    n_user_ids=21,
-    n_item_ids=31,
-    categorical={"items.kind": 3},
-    numeric=("users.age",),
-    text={"items.text": 8},
-)
+SCHEMA = TOY_SCHEMA
 
 
 def build(

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TOY_SPECS, make_toy
+from conftest import TOY_SCHEMA, TOY_SPECS, make_toy
 from mtlrec.export.measure import latency, model_size, time_interleaved
 from mtlrec.export.prune import (
     PruneSpec,
@@ -30,15 +30,9 @@ from mtlrec.export.report import (
     report_markdown,
     variant_notes,
 )
-from mtlrec.models import BACKBONES, HEADS, FeatureInputs, InputSchema, MultiTaskModel
+from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 
-SCHEMA = InputSchema(
-    n_user_ids=21,
-    n_item_ids=31,
-    categorical={"items.kind": 3},
-    numeric=("users.age",),
-    text={"items.text": 8},
-)
+SCHEMA = TOY_SCHEMA
 
 
 def build(seed: int = 0) -> MultiTaskModel:

@@ -110,7 +110,7 @@ def _settings(request: Request) -> ServeSettings:
 
 def _mask(request: Request, user_id: str | None) -> None:
     if user_id:
-        request.state.__setattr__(USER_STATE, mask_user_id(user_id, _settings(request).log_salt))
+        setattr(request.state, USER_STATE, mask_user_id(user_id, _settings(request).log_salt))
 
 
 Model = Annotated[ServingModel, Depends(served)]
