@@ -22,11 +22,11 @@ from mtlrec.baselines import BASELINES, make_baseline
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
+from mtlrec.evaluation.model_metrics import ranking_metrics
+from mtlrec.evaluation.protocol import evaluate_ranking, ranking_data
+from mtlrec.pipeline.experiment import train_model
 from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
-from mtlrec.pipeline.ranking_data import evaluate_ranking, ranking_data
-from mtlrec.training.evaluate import ranking_metrics
-from mtlrec.training.experiment import train_model
-from mtlrec.training.run_data import load_run_data
+from mtlrec.pipeline.run_data import load_run_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS: dict[str, dict[str, Any]] = {

@@ -40,22 +40,20 @@ from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.fusion import FusionConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
+from mtlrec.evaluation.protocol import evaluate_ranking, rows_score_fn
 from mtlrec.fusion import FusionInput, make_fusion, out_of_fold_ndcg
 from mtlrec.fusion.rerank import MMRReranker
-from mtlrec.pipeline.fuse import (
-    TrainedRun,
+from mtlrec.models.scoring import ranking_tasks
+from mtlrec.pipeline.cascade import (
     build_cascade,
     evaluate_cascade,
     fit_cascade,
     fit_retrievers,
     full_head_scores,
-    item_features_for,
-    ranking_tasks,
-    trained_run,
 )
-from mtlrec.pipeline.ranking_data import evaluate_ranking, rows_score_fn
-from mtlrec.training.experiment import train_model
-from mtlrec.training.run_data import load_run_data
+from mtlrec.pipeline.experiment import train_model
+from mtlrec.pipeline.run_data import load_run_data
+from mtlrec.pipeline.trained_run import TrainedRun, item_features_for, trained_run
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (10, 20)

@@ -28,8 +28,9 @@ import mtlrec
 from mtlrec.config.experiment import ExperimentConfig, TaskConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.experiment import evaluate_run, train_model
-from mtlrec.training.run_data import RunData, load_run_data
+from mtlrec.pipeline.evaluate import evaluate_run
+from mtlrec.pipeline.experiment import train_model
+from mtlrec.pipeline.run_data import RunData, load_run_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIMARY = {

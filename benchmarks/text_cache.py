@@ -20,7 +20,7 @@ from rich.console import Console
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.run_data import load_run_data
+from mtlrec.pipeline.run_data import load_run_data
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,8 +21,9 @@ from typing import Any
 from rich.console import Console
 
 from mtlrec.config.fusion import FusionConfig
-from mtlrec.export import write_artifact
-from mtlrec.pipeline.fuse import fuse_run, load_fused_run, load_trained_run
+from mtlrec.export.write import write_artifact
+from mtlrec.pipeline.fuse import fuse_run, load_fused_run
+from mtlrec.pipeline.trained_run import load_trained_run
 from mtlrec.serving.auth import add_key
 from tiny_run import TINY_FUSION, train_tiny_run
 

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.experiment import run_experiment
+from mtlrec.pipeline.experiment import run_experiment
 
 CONFIG = {
     "name": "tiny-export",

@@ -35,9 +35,10 @@ from scipy import stats
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.experiment import evaluate_run, train_model
+from mtlrec.pipeline.evaluate import evaluate_run
+from mtlrec.pipeline.experiment import train_model
+from mtlrec.pipeline.run_data import RunData, load_run_data
 from mtlrec.training.loader import ExampleLoader
-from mtlrec.training.run_data import RunData, load_run_data
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ Protocol check (RecBole 1.2.1, verified on ml-100k-random by comparing the eval 
 - general models (Pop, ItemKNN, BPR, LightGCN): validation ranks all items except the
   user's training items, test all except training + validation items; the relevant items
   are the split's items; users without one are not averaged. That is mtlrec's protocol
-  (``mtlrec.pipeline.ranking_data``) as long as no (user, item) pair lies in two splits
+  (``mtlrec.evaluation.protocol``) as long as no (user, item) pair lies in two splits
   (RecBole keeps such a pair rankable and relevant, mtlrec excludes it), which
   ``split_files.py`` refuses to write. Both evaluators then give the same numbers up to
   the order of tied scores.

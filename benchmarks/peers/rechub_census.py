@@ -1,7 +1,7 @@
 """torch-rechub's SharedBottom, MMoE and PLE on census-income, with mtlrec's features and split.
 
 The data is mtlrec's own: ``configs/census.yaml`` is prepared (or reused from the cache)
-and loaded by ``mtlrec.training.run_data.load_run_data``, so torch-rechub sees the same
+and loaded by ``mtlrec.pipeline.run_data.load_run_data``, so torch-rechub sees the same
 rows in the same train / valid / test split, the same inputs (every categorical column as
 a ``SparseFeature`` with the preset's embedding size over the train-fitted vocabulary,
 every numeric column standardised on train as a 1-wide ``DenseFeature``; the label source
@@ -34,7 +34,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.training.run_data import RunData
+from mtlrec.pipeline.run_data import RunData
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "census.yaml"
@@ -122,7 +122,7 @@ def census_tensors(data: RunData, embedding_dim: int) -> CensusTensors:
     return CensusTensors(x, y, features)
 
 
-def build_model(name: str, features: list[Any]) -> nn.Module:
+def build_rechub_model(name: str, features: list[Any]) -> nn.Module:
     """The torch-rechub model ``name`` of :data:`ARCHITECTURES` (towers end in one logit)."""
     from torch_rechub.models.multi_task import MMOE, PLE, SharedBottom
 
@@ -168,7 +168,7 @@ def run_model(
     torch.manual_seed(seed)
     np.random.seed(seed)
     training = config.training
-    model = build_model(name, tensors.features)
+    model = build_rechub_model(name, tensors.features)
     batch = training.batch_size
     loaders = DataGenerator(tensors.x["train"], tensors.y["train"]).generate_dataloader(
         x_val=tensors.x["valid"],

@@ -8,8 +8,9 @@ cache) and turned into examples by ``mtlrec.data.examples.load_examples``, exact
 
 - ``<dataset>-<protocol>.{train,valid,test}.inter``: tab-separated, header
   ``user_id:token  item_id:token  timestamp:float  [rating:float]``; rows sorted by user,
-  then by time, then by mtlrec's interaction id (the order leave-one-out splits by, so a
-  user's rows in train -> valid -> test are their sequence);
+  then by time, then by mtlrec's interaction id; a user's rows in train -> valid -> test
+  are their sequence (leave-one-out orders equal timestamps by the split's ``ties`` rule,
+  recorded in the prepared manifest, so the held-out rows come after every train row);
 - ``split.json``: the config and overrides used, the prepared dataset, counts, sha256 of
   every file.
 
@@ -36,9 +37,9 @@ import polars as pl
 import mtlrec
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.loading import load_config
+from mtlrec.data.cache import cached_prepare
 from mtlrec.data.examples import SPLITS, load_examples
 from mtlrec.data.fetch import FetchSettings
-from mtlrec.training.run_data import prepared_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS_DIR = ROOT / "benchmarks" / "peers" / "splits"
@@ -71,7 +72,7 @@ def protocol_of(config: ExperimentConfig) -> str:
 def split_frame(config: ExperimentConfig, settings: FetchSettings) -> tuple[pl.DataFrame, str]:
     """One row per interaction example: ``user_id, item_id, timestamp, [rating], split`` (0/1/2)
     and ``interaction_id``, with the prepared dataset's folder name."""
-    dataset = prepared_dataset(config, settings)
+    dataset = cached_prepare(config.data, settings)
     examples, entities, _ = load_examples(dataset)
     if examples.unit != "interaction":
         raise ValueError(f"peers need interaction examples, this dataset has {examples.unit!r}")

@@ -1,7 +1,7 @@
 """Every registered backbone and head: learns the toy task, round-trips, repeats by seed.
 
-A new component is tested by registering it (and, if it needs parameters, adding them to
-``EXAMPLE_PARAMS``).
+A new component is tested by registering it: it is built with its own ``example_params``
+(a class attribute, see ``docs/extending.md``); no table here names it.
 """
 
 from __future__ import annotations
@@ -17,20 +17,9 @@ from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import ExampleSet
 from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 from mtlrec.training.loader import ExampleLoader
-from mtlrec.training.trainer import Trainer
+from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting import make_weighting
 
-EXAMPLE_PARAMS: dict[str, dict[str, Any]] = {
-    "shared_bottom": {"shared": (32,), "tower": (16,), "dropout": 0.0},
-    "mmoe": {"n_experts": 3, "expert": (32,), "tower": (16,), "dropout": 0.0},
-    "ple": {"levels": 2, "expert": (32,), "tower": (16,), "dropout": 0.0},
-    "esmm": {"cascade": ("click",), "tower": (32, 16), "dropout": 0.0},
-}
-HEAD_PARAMS: dict[str, dict[str, Any]] = {
-    "fc": {"hidden": (8,)},
-    "self_attention": {"tokens": "item_tokens", "vocab_size": 40, "dim": 8, "heads": 2},
-    "cosine": {"against": "item_vector", "against_dim": 8, "dim": 8},
-}
 SCHEMA = TOY_SCHEMA
 
 
@@ -41,11 +30,12 @@ def build(
     specs: dict[str, TaskSpec] = TOY_SPECS,
 ) -> MultiTaskModel:
     inputs = FeatureInputs(SCHEMA, tables, embedding_dim=8, text_dim=8)
-    body = BACKBONES.get(backbone)(inputs.out_dim, list(specs), **EXAMPLE_PARAMS[backbone])
+    body_class = BACKBONES.get(backbone)
+    body = body_class(inputs.out_dim, list(specs), **body_class.example_params)
     heads = {}
     for task, spec in specs.items():  # tasks a head cannot serve get the fc head
-        name = head if HEADS.get(head).supports(spec) else "fc"
-        heads[task] = HEADS.get(name)(body.out_dim(task), spec, **HEAD_PARAMS[name])
+        head_class = HEADS.get(head if HEADS.get(head).supports(spec) else "fc")
+        heads[task] = head_class(body.out_dim(task), spec, **head_class.example_params)
     return MultiTaskModel(inputs, body, heads, specs)
 
 
@@ -69,10 +59,7 @@ def train(model: MultiTaskModel, examples: ExampleSet, epochs: int = 15, seed: i
         model,
         TOY_SPECS,
         make_weighting("equal", list(TOY_SPECS)),
-        lr=1e-2,
-        max_epochs=epochs,
-        seed=seed,
-        schedule="constant",
+        TrainerSettings(lr=1e-2, max_epochs=epochs, seed=seed, schedule="constant"),
     )
     trainer.fit(ExampleLoader(examples.subset("train"), 64, seed=seed))
     return trainer

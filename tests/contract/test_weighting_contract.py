@@ -2,7 +2,8 @@
 
 The toy is a shared-bottom model (one shared Linear + ReLU, a Linear head per task) on
 fixed synthetic data: ``reg`` is a regression target (MSE) and ``clf`` a binary one
-(BCE with logits). A new strategy is checked here by registering it.
+(BCE with logits). A new strategy is checked here by registering it: it is built with its
+own ``example_params`` (see ``docs/extending.md``); no table here names it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def _losses(model: SharedBottom, x: Tensor, y: dict[str, Tensor]) -> dict[str, T
     }
 
 
+def _make(name: str) -> Weighting:
+    """The strategy ``name`` for the toy's tasks, with its own example parameters."""
+    return make_weighting(name, TASKS, **WEIGHTINGS.get(name).example_params)
+
+
 def _context(model: SharedBottom, step: int = 0) -> WeightingContext:
     return WeightingContext(
         step=step, epoch=step // STEPS_PER_EPOCH, shared_parameters=list(model.shared.parameters())
@@ -68,7 +74,7 @@ def _train(name: str) -> Run:
     """150 full-batch Adam steps; returns model, strategy, first and last task losses."""
     torch.manual_seed(0)
     model = SharedBottom()
-    strategy = make_weighting(name, TASKS)
+    strategy = _make(name)
     optimizer = torch.optim.Adam([*model.parameters(), *strategy.parameters()], lr=0.02)
     x, y = _data()
     first: dict[str, float] = {}
@@ -121,7 +127,7 @@ def test_weights_are_one_finite_float_per_task(name: str, trained: dict[str, Run
 def test_state_dict_round_trips_into_a_fresh_instance(name: str, trained: dict[str, Run]) -> None:
     model, trained_strategy, _, _ = trained[name]
     strategy = copy.deepcopy(trained_strategy)  # the fixture stays untouched
-    fresh = make_weighting(name, TASKS)
+    fresh = _make(name)
     fresh.load_state_dict(strategy.state_dict())
     assert fresh.weights() == strategy.weights()
     # The next step behaves the same too (optimizer and generator state came along).
@@ -148,7 +154,7 @@ def test_same_seed_gives_the_same_parameters(name: str, trained: dict[str, Run])
 def test_weighted_backward_accumulates_into_existing_grads(name: str) -> None:
     torch.manual_seed(1)
     model = SharedBottom()
-    strategy = make_weighting(name, TASKS)
+    strategy = _make(name)
     x, y = _data()
 
     # One strategy calls twice without zero_grad; its twin calls once per fresh grad.
@@ -172,7 +178,7 @@ def test_weighted_backward_accumulates_into_existing_grads(name: str) -> None:
 def test_a_step_with_a_missing_task_leaves_its_weight_alone(name: str) -> None:
     torch.manual_seed(2)
     model = SharedBottom()
-    strategy = make_weighting(name, TASKS)
+    strategy = _make(name)
     x, y = _data()
     backward(strategy, _losses(model, x, y), _context(model))  # both tasks once
     before = strategy.weights()["clf"]
@@ -188,7 +194,7 @@ def test_a_step_with_a_missing_task_leaves_its_weight_alone(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_task_fails_naming_the_known_ones(name: str) -> None:
     model = SharedBottom()
-    strategy = make_weighting(name, TASKS)
+    strategy = _make(name)
     x, y = _data()
     losses = {**_losses(model, x, y), "typo": torch.tensor(1.0, requires_grad=True)}
     with pytest.raises(KeyError, match="reg"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlrec.data.report import ReadReport
+from mtlrec.data.read_report import ReadReport
 from mtlrec.data.schema import CanonicalTables
 from mtlrec.data.sources.amazon import AmazonReviewsSource, parse_meta
 

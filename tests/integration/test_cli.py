@@ -155,6 +155,9 @@ def test_stats_on_a_prepared_folder_and_on_a_wrong_one(shared_data: Path, tmp_pa
     assert stats.exit_code == 0
     for text in ("10,261", "1,429", "900", "reviews_without_text", "leave_one_out"):
         assert text in stats.output
+    # the share of users whose held-out review shares a day with an earlier one
+    assert "inside a tie: 922 of 1,429 (64.5%" in stats.output
+    assert "ties: random (seed 3)" in stats.output
     wrong = runner.invoke(app, ["data", "stats", str(tmp_path)])
     assert wrong.exit_code == 2 and "manifest.json" in wrong.output
 

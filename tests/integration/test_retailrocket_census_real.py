@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mtlrec.data.report import ReadReport
+from mtlrec.data.read_report import ReadReport
 from mtlrec.data.sources.census import CENSUS_COLUMNS, CensusSource
 from mtlrec.data.sources.retailrocket import RETAILROCKET_FILES, RetailrocketSource
 

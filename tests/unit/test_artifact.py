@@ -15,9 +15,12 @@ import torch
 from rich.console import Console
 
 from mtlrec.config.fusion import FusionConfig
-from mtlrec.export import FORMAT_VERSION, ArtifactError, load_artifact, write_artifact
-from mtlrec.pipeline.fuse import TrainedRun, fuse_run, load_fused_run, load_trained_run
-from mtlrec.training.evaluate import predict
+from mtlrec.export.artifact import FORMAT_VERSION, load_artifact
+from mtlrec.export.checksums import ArtifactError
+from mtlrec.export.write import write_artifact
+from mtlrec.models.scoring import predict
+from mtlrec.pipeline.fuse import fuse_run, load_fused_run
+from mtlrec.pipeline.trained_run import TrainedRun, load_trained_run
 from tiny_run import TINY_FUSION, train_tiny_run
 
 QUIET = Console(quiet=True)

@@ -9,6 +9,15 @@ import torch
 from torch import nn
 
 from conftest import TOY_SCHEMA, TOY_SPECS, make_toy
+from mtlrec.export.compression_report import (
+    BenchSettings,
+    compare_metrics,
+    measure_model,
+    pruning_report,
+    quantization_report,
+    report_markdown,
+    variant_notes,
+)
 from mtlrec.export.measure import latency, model_size, time_interleaved
 from mtlrec.export.prune import (
     PruneSpec,
@@ -21,15 +30,6 @@ from mtlrec.export.prune import (
     sparsity,
 )
 from mtlrec.export.quantize import load_int8, quantize_int8, quantized_layers, save_int8
-from mtlrec.export.report import (
-    BenchSettings,
-    compare_metrics,
-    measure_model,
-    pruning_report,
-    quantization_report,
-    report_markdown,
-    variant_notes,
-)
 from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
 
 SCHEMA = TOY_SCHEMA

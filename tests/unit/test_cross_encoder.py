@@ -14,6 +14,7 @@ from mtlrec.models.cross_encoder import CrossEncoderInputs, pack_pairs, token_ta
 from mtlrec.text import TextEncoder
 
 WORDS = ["cheap", "guitar", "strings", "drum", "sticks", "loves", "rock", "jazz", "piano"]
+"""The toy vocabulary; every word is one token, and the leak test's item texts are words."""
 SPEC = {"like": TaskSpec("like", "binary")}
 
 
@@ -34,7 +35,7 @@ def encoder(vocab: Path) -> TextEncoder:
         intermediate_size=32,
         max_position_embeddings=32,
     )
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab))
+    tokenizer = BertTokenizerFast(vocab=str(vocab))  # transformers 5 ignores vocab_file=
     return TextEncoder(BertModel(config), tokenizer, "mean", 32, False, "tiny")  # type: ignore[arg-type]
 
 
@@ -105,3 +106,70 @@ def test_cross_encoder_learns_which_user_likes_which_item(vocab: Path) -> None:
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.2 * losses[0]
+
+
+def _leak_run(vocab: Path) -> tuple[object, TextEncoder]:
+    """A run's data with 2 users: u0 trained on guitar, piano, drum (newest first: drum),
+    u1 on jazz; u0's valid item is strings. Its profile lists every training item."""
+    import polars as pl
+
+    from mtlrec.data.examples import EntityData, ExampleSet
+    from mtlrec.pipeline.run_data import RunData
+
+    interactions = pl.DataFrame(
+        {
+            "interaction_id": [0, 1, 2, 3, 4],
+            "user_id": ["u0", "u0", "u0", "u1", "u0"],
+            "item_id": ["guitar", "piano", "drum", "jazz", "strings"],
+            "timestamp": [1, 2, 3, 1, 4],
+            "split": ["train", "train", "train", "train", "valid"],
+        }
+    )
+    items = ["guitar", "piano", "drum", "jazz", "strings"]
+    entities = EntityData(["u0", "u1"], items, torch.tensor([1, 2]), torch.tensor([1, 2, 3, 4, 0]))
+    n = interactions.height
+    examples = ExampleSet(
+        "interaction",
+        {"user_row": torch.tensor([0, 0, 0, 1, 0]), "item_row": torch.tensor([0, 1, 2, 3, 4])},
+        {},
+        {},
+        torch.tensor([0, 0, 0, 0, 1]),
+        torch.zeros(n, dtype=torch.bool),
+    )
+
+    class Dataset:
+        tables = {"interactions": interactions}
+
+    return RunData(Dataset(), examples, entities, {}, set()), encoder(vocab)  # type: ignore[arg-type]
+
+
+def test_a_training_positive_never_sees_its_own_item_in_the_user_profile(vocab: Path) -> None:
+    """The cross-encoder's user side for a training example (u, i) is u's profile of recent
+    training items WITHOUT i (before the fix, u0's profile listed all three of its items,
+    so every training positive read its own item); valid / ranking pairs read the plain
+    profile, which holds only training items."""
+    from mtlrec.pipeline.run_data import _attach_token_tables
+
+    data, text = _leak_run(vocab)
+    items = list(data.entities.item_ids)  # type: ignore[attr-defined]
+    _attach_token_tables(data, text, items, 8)  # type: ignore[arg-type]
+    tables = data.entities.tables  # type: ignore[attr-defined]
+    model = CrossEncoderInputs(InputSchema(), tables, encoder=text)
+    features = data.examples.features  # type: ignore[attr-defined]
+    profiles = model.user_profile_tokens(features)  # (N, L)
+    vocab_ids = text.tokenizer.convert_tokens_to_ids(items)
+    for row, (item, is_train) in enumerate(
+        zip(features["item_row"].tolist(), (data.examples.split == 0).tolist(), strict=True)  # type: ignore[attr-defined]
+    ):
+        seen = set(profiles[row].tolist())
+        if is_train:
+            assert vocab_ids[item] not in seen, f"training example {row} reads its own item"
+    # u0's other training items stay in the left-out profiles, and the plain profile (what
+    # ranking and serving read) holds every training item of u0 and nothing else
+    first = set(profiles[0].tolist())
+    assert {vocab_ids[1], vocab_ids[2]} <= first
+    plain = set(tables["users.tokens"][0].tolist()) - {0, text.tokenizer.unk_token_id}
+    assert plain == {vocab_ids[0], vocab_ids[1], vocab_ids[2]}
+    # the valid example reads the plain profile
+    assert features["user_tokens_row"][4] == -1
+    assert torch.equal(profiles[4], tables["users.tokens"][0])

@@ -10,8 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from mtlrec.cli.main import app
-from mtlrec.export import Artifact, load_artifact
-from mtlrec.training.evaluate import pair_features, predict
+from mtlrec.export.artifact import Artifact, load_artifact
+from mtlrec.models.scoring import pair_features, predict
 from tiny_run import train_tiny_run
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ import torch
 
 from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import ExampleSet
+from mtlrec.evaluation.protocol import evaluate_ranking, ranking_data, rows_score_fn
+from mtlrec.models.scoring import head_value
 from mtlrec.pipeline.item_content import item_content_texts, review_texts
-from mtlrec.pipeline.ranking_data import evaluate_ranking, ranking_data, rows_score_fn
-from mtlrec.training.evaluate import head_value
 
 
 def _examples() -> ExampleSet:

@@ -23,7 +23,7 @@ from mtlrec.evaluation.ranking import (
     sampled_rank_metrics,
     scores_from_matrix,
 )
-from mtlrec.evaluation.report import load_results, print_results, results_to_json
+from mtlrec.evaluation.results import load_results, print_results, results_to_json
 
 LOG3, LOG6 = math.log2(3), math.log2(6)
 

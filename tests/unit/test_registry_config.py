@@ -20,6 +20,21 @@ def test_registry_registers_and_lists_known_names_on_unknown() -> None:
         registry.register("a")(3)
 
 
+def test_registry_suggests_the_closest_known_name() -> None:
+    registry: Registry[int] = Registry("weighting")
+    for value, name in enumerate(("pcgrad", "cagrad", "static")):
+        registry.register(name)(value)
+    with pytest.raises(UnknownNameError) as error:
+        registry.get("pcgard")
+    assert str(error.value) == (
+        "unknown weighting 'pcgard'; known weightings: cagrad, pcgrad, static"
+        " (did you mean 'pcgrad'?)"
+    )
+    with pytest.raises(UnknownNameError) as error:
+        registry.get("zzz")
+    assert "did you mean" not in str(error.value)
+
+
 def test_overrides_parse_yaml_values_and_nest() -> None:
     data = apply_overrides(
         {"split": {"seed": 1}},

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.read_report import DataFormatError, ReadReport
 from mtlrec.data.schema import CanonicalTables, conform
 from mtlrec.data.sources.base import numbered_lines
 

@@ -7,12 +7,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from mtlrec.export import load_artifact
+from mtlrec.export.artifact import load_artifact
+from mtlrec.models.scoring import pair_scores
 from mtlrec.serving.catalogue import Catalogue, ItemAttribute, cooccurrence_similarity
 from mtlrec.serving.engine import ServingModel, UnknownItemsError
 from mtlrec.serving.filters import FilterError, attribute_mask
 from mtlrec.serving.schemas import Filters, Pair, RecommendRequest, ScoreRequest
-from mtlrec.training.evaluate import pair_scores
 from serving_support import TinyServing
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from mtlrec.data.report import DataFormatError, FileTally, ReadReport
+from mtlrec.data.read_report import DataFormatError, FileTally, ReadReport
 from mtlrec.data.sources.amazon import (
     AmazonReviewsSource,
     clean_html,

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mtlrec.data.report import RAW_PREVIEW_CHARS, DataFormatError, ReadReport
+from mtlrec.data.read_report import RAW_PREVIEW_CHARS, DataFormatError, ReadReport
 from mtlrec.data.sources.base import FORMATS, SOURCES
 from mtlrec.data.sources.census import (
     CENSUS_COLUMNS,

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.read_report import DataFormatError, ReadReport
 from mtlrec.data.sources.base import FORMATS, SOURCES
 from mtlrec.data.sources.movielens import (
     GENRES_100K,

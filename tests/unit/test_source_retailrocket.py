@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.read_report import DataFormatError, ReadReport
 from mtlrec.data.sources.base import FORMATS, SOURCES
 from mtlrec.data.sources.retailrocket import RETAILROCKET_FILES, RetailrocketSource
 

@@ -1,4 +1,4 @@
-"""Splits: partition, pair integrity, leave-one-out order, seeding, k-core, cold start."""
+"""Splits: partition, pair integrity, leave-one-out order and ties, seeding, k-core, cold start."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from mtlrec.data.split import (
     split_rows,
     split_summary,
 )
+from mtlrec.data.ties import boundary_ties
 
 
 def interactions(rows: list[tuple[str, str, int | None, str]]) -> pl.DataFrame:
@@ -72,13 +73,19 @@ quick = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
     seed=st.integers(0, 5),
 )
 def test_every_row_lands_in_exactly_one_split(frame, strategy, ratios, seed):
-    kwargs = {} if strategy == "leave_one_out" else {"ratios": ratios, "seed": seed}
+    kwargs = {"seed": seed} if strategy == "leave_one_out" else {"ratios": ratios, "seed": seed}
     out = split_interactions(frame, strategy, **kwargs)
-    assert out.height == frame.height
-    assert out["interaction_id"].to_list() == frame["interaction_id"].to_list()
     assert out["split"].null_count() == 0
     assert set(out["split"].unique().to_list()) <= {"train", "valid", "test"}
-    assert out.drop("split").equals(frame)
+    if strategy != "leave_one_out":
+        assert out.drop("split").equals(frame)
+        return
+    # leave-one-out keeps every row in order, except earlier repeats of a held-out event
+    kept = frame.filter(pl.col("interaction_id").is_in(out["interaction_id"].implode()))
+    assert out.drop("split").equals(kept)
+    dropped = frame.join(out, on="interaction_id", how="anti")
+    held_out = out.filter(pl.col("split") != "train")
+    assert dropped.join(held_out, on=["user_id", "item_id", "event"]).height == dropped.height
 
 
 @quick
@@ -116,7 +123,7 @@ def test_random_split_pair_counts_follow_ratios(frame, ratios, seed):
 @quick
 @given(frame=frames)
 def test_leave_one_out_test_pair_is_each_users_latest(frame):
-    out = LeaveOneOutSplit().apply(frame)
+    out = LeaveOneOutSplit(ties="interaction_id").apply(frame)
     for (user,), rows in out.group_by("user_id"):
         latest = rows.sort(["timestamp", "interaction_id"]).tail(1)
         n_pairs = rows.select("item_id").n_unique()
@@ -132,6 +139,57 @@ def test_leave_one_out_test_pair_is_each_users_latest(frame):
             if n_pairs >= 3:
                 rest = rows.filter(pl.col("split") != "test").sort(["timestamp", "interaction_id"])
                 assert rest.tail(1)["split"].item() == "valid"
+
+
+def _pair_times(out: pl.DataFrame) -> pl.DataFrame:
+    return out.group_by("user_id", "item_id").agg(
+        pl.col("timestamp").max().alias("t"), pl.col("split").first()
+    )
+
+
+@quick
+@given(frame=frames, seed=st.integers(0, 1000), ties=st.sampled_from(["random", "interaction_id"]))
+def test_leave_one_out_holds_out_one_valid_and_one_test_per_user(frame, seed, ties):
+    out = LeaveOneOutSplit(seed=seed, ties=ties).apply(frame)
+    n_pairs = frame.group_by("user_id").agg(pl.col("item_id").n_unique().alias("n"))
+    held = out.filter(pl.col("split") != "train")
+    # one row per (pair, event) in valid/test: with one event type, one row per user
+    assert held.select("user_id", "item_id", "event").is_unique().all()
+    per_user = held.group_by("user_id", "split").agg(pl.col("item_id").n_unique().alias("p"))
+    assert per_user["p"].max() in (None, 1)
+    counts = n_pairs.join(
+        per_user.pivot("split", index="user_id", values="p"), on="user_id", how="left"
+    )
+    for row in counts.iter_rows(named=True):
+        assert (row.get("test") or 0) == (1 if row["n"] >= 2 else 0)
+        assert (row.get("valid") or 0) == (1 if row["n"] >= 3 else 0)
+    # by time: test is among the user's latest pairs, valid among the latest of the rest
+    times = _pair_times(out)
+    last = times.group_by("user_id").agg(pl.col("t").max().alias("last"))
+    test = times.filter(pl.col("split") == "test").join(last, on="user_id")
+    assert (test["t"] == test["last"]).all()
+    rest = times.filter(pl.col("split") != "test")
+    rest_last = rest.group_by("user_id").agg(pl.col("t").max().alias("last"))
+    valid = rest.filter(pl.col("split") == "valid").join(rest_last, on="user_id")
+    assert (valid["t"] == valid["last"]).all()
+    assert out.equals(LeaveOneOutSplit(seed=seed, ties=ties).apply(frame))
+
+
+@quick
+@given(frame=frames, seed=st.integers(0, 1000))
+def test_random_ties_ignore_row_order_and_ids(frame, seed):
+    a = LeaveOneOutSplit(seed=seed).apply(frame)
+    renumbered = frame.sample(fraction=1.0, shuffle=True, seed=seed).with_columns(
+        pl.int_range(pl.len()).cast(pl.Int64).alias("interaction_id")
+    )
+    b = LeaveOneOutSplit(seed=seed).apply(renumbered)
+    # per (user, item, event, timestamp) the same split, whatever the order and ids
+    keys = ["user_id", "item_id", "event", "timestamp"]
+    pair_split = _pair_times(a).select("user_id", "item_id", "split")
+    other = _pair_times(b).select("user_id", "item_id", pl.col("split").alias("other"))
+    joined = pair_split.join(other, on=["user_id", "item_id"])
+    assert joined.height == pair_split.height and (joined["split"] == joined["other"]).all()
+    assert a.select(*keys).sort(keys).equals(b.select(*keys).sort(keys))
 
 
 @quick
@@ -248,8 +306,115 @@ def test_leave_one_out_ties_broken_by_interaction_id():
         ("b", "y", 2, "view"),
         ("c", "x", 1, "view"),
     ]
-    out = LeaveOneOutSplit().apply(interactions(rows))
+    out = LeaveOneOutSplit(ties="interaction_id").apply(interactions(rows))
     assert out["split"].to_list() == ["train", "valid", "test", "train", "test", "train"]
+
+
+def _last_three_tied() -> pl.DataFrame:
+    """User ``a`` wrote 5 reviews; the last 3 share a day. User ``b`` has no tie."""
+    return interactions(
+        [
+            ("a", "v", 1, "review"),
+            ("a", "w", 2, "review"),
+            ("a", "x", 9, "review"),
+            ("a", "y", 9, "review"),
+            ("a", "z", 9, "review"),
+            ("b", "x", 1, "review"),
+            ("b", "y", 2, "review"),
+            ("b", "z", 3, "review"),
+        ]
+    )
+
+
+def test_random_ties_hold_out_one_valid_and_one_test_among_the_tied_and_are_seeded():
+    frame = _last_three_tied()
+    seen: set[tuple[str, str]] = set()
+    for seed in range(20):
+        out = LeaveOneOutSplit(seed=seed).apply(frame)
+        assert out.height == frame.height
+        a = out.filter(pl.col("user_id") == "a")
+        valid = a.filter(pl.col("split") == "valid")["item_id"].to_list()
+        test = a.filter(pl.col("split") == "test")["item_id"].to_list()
+        assert len(valid) == 1 and len(test) == 1  # exactly one of each, never the tie group
+        assert {valid[0], test[0]} <= {"x", "y", "z"} and valid != test
+        assert a.filter(pl.col("item_id").is_in(["v", "w"]))["split"].to_list() == ["train"] * 2
+        b = out.filter(pl.col("user_id") == "b")["split"].to_list()
+        assert b == ["train", "valid", "test"]  # no tie: the seed changes nothing
+        assert out.equals(LeaveOneOutSplit(seed=seed).apply(frame))  # same seed, same split
+        seen.add((valid[0], test[0]))
+    assert len(seen) > 1  # the order within the tie is drawn, not fixed by file order
+    via_config = split_interactions(frame, "leave_one_out", seed=3)
+    assert via_config.equals(LeaveOneOutSplit(seed=3).apply(frame))
+    with pytest.raises(ValueError, match="unknown tie rule"):
+        LeaveOneOutSplit(ties="all_held_out").apply(frame)  # type: ignore[arg-type]
+
+
+def test_leave_one_out_repeated_pair_gives_one_held_out_row():
+    # a reviews x twice: the pair's time is its latest review (t=4), so x is the test pair;
+    # its earlier review would be a second test row (or, in train, leak x): it is dropped
+    rows = [
+        ("a", "x", 1, "review"),
+        ("a", "y", 2, "review"),
+        ("a", "z", 3, "review"),
+        ("a", "x", 4, "review"),
+        ("b", "x", 1, "review"),  # repeats in train are kept
+        ("b", "x", 2, "review"),
+        ("b", "y", 3, "review"),
+        ("b", "z", 4, "review"),
+    ]
+    out = LeaveOneOutSplit().apply(interactions(rows))
+    assert out["interaction_id"].to_list() == [1, 2, 3, 4, 5, 6, 7]
+    assert out["split"].to_list() == ["train", "valid", "test", "train", "train", "valid", "test"]
+    assert out.filter(pl.col("split") == "test").height == 2  # one per user
+
+
+def test_leave_one_out_keeps_every_event_of_a_held_out_pair():
+    # multi-behaviour data: view and purchase of the test pair are one example (a pair)
+    rows = [
+        ("a", "x", 1, "view"),
+        ("a", "y", 2, "view"),
+        ("a", "z", 3, "view"),
+        ("a", "z", 4, "view"),
+        ("a", "z", 5, "purchase"),
+    ]
+    out = LeaveOneOutSplit().apply(interactions(rows))
+    assert out["interaction_id"].to_list() == [0, 1, 3, 4]
+    assert out["split"].to_list() == ["train", "valid", "test", "test"]
+
+
+def test_boundary_ties_count_users_whose_held_out_row_shares_a_time_with_an_earlier_split():
+    frame = _last_three_tied()
+    ties = boundary_ties(LeaveOneOutSplit(seed=0).apply(frame))
+    # a: valid and test both share day 9 with a train review (and with each other); b: none
+    assert ties == {
+        "users": 2,
+        "tied_users": 1,
+        "share": 0.5,
+        "valid_tied_users": 1,
+        "test_tied_users": 1,
+    }
+    only_test_tied = interactions(
+        [("c", "v", 1, "r"), ("c", "w", 2, "r"), ("c", "x", 2, "r"), ("d", "v", 1, "r")]
+    ).with_columns(split=pl.Series(["train", "valid", "test", "train"]))
+    assert boundary_ties(only_test_tied) == {
+        "users": 1,
+        "tied_users": 1,
+        "share": 1.0,
+        "valid_tied_users": 0,
+        "test_tied_users": 1,
+    }
+    empty = boundary_ties(only_test_tied.with_columns(split=pl.lit("train")))
+    assert empty["users"] == 0 and empty["share"] == 0.0
+    with pytest.raises(ValueError, match="needs columns"):
+        boundary_ties(only_test_tied.drop("timestamp"))
+
+
+def test_temporal_cut_never_falls_inside_a_tie():
+    # pairs tied at the cut go together to the earlier split: no held-out row shares a time
+    rows = [(f"u{i % 3}", f"i{i}", t, "view") for i, t in enumerate([1, 2, 3, 4, 4, 4, 5, 6])]
+    out = TemporalSplit(ratios=(0.5, 0.375, 0.125)).apply(interactions(rows))
+    assert out["split"].to_list() == ["train"] * 6 + ["valid", "test"]  # train 6, not 4
+    assert boundary_ties(out)["tied_users"] == 0
 
 
 @pytest.mark.parametrize("strategy", ["temporal", "leave_one_out"])

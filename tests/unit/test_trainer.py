@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import pytest
 import torch
 
 from conftest import TOY_SCHEMA, TOY_SPECS
+from mtlrec.config.experiment import TrainingConfig
 from mtlrec.data.examples import ExampleSet
 from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
-from mtlrec.training.callbacks import EarlyStopping, JsonlLogger
+from mtlrec.training.callbacks import Callback, EarlyStopping, JsonlLogger
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
-from mtlrec.training.trainer import Stage, Trainer
+from mtlrec.training.trainer import Stage, Trainer, TrainerSettings
 from mtlrec.weighting import make_weighting
 
 SCHEMA = TOY_SCHEMA
@@ -44,20 +46,23 @@ def loader(examples: ExampleSet, negatives: bool = True) -> ExampleLoader:
     )
 
 
+SETTINGS = TrainerSettings(lr=5e-3, warmup_steps=5, schedule="cosine", seed=11)
+
+
 def trainer_for(
-    model: MultiTaskModel, epochs: int, checkpoint_dir: Path | None = None, **kwargs: Any
+    model: MultiTaskModel,
+    epochs: int,
+    checkpoint_dir: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    **settings: Any,
 ) -> Trainer:
     return Trainer(
         model,
         TOY_SPECS,
         make_weighting("uncertainty", list(TOY_SPECS)),
-        lr=5e-3,
-        max_epochs=epochs,
-        warmup_steps=5,
-        schedule="cosine",
-        seed=11,
+        replace(SETTINGS, max_epochs=epochs, **settings),
         checkpoint_dir=checkpoint_dir,
-        **kwargs,
+        callbacks=callbacks,
     )
 
 
@@ -100,7 +105,7 @@ def test_staged_training_only_moves_the_stage_tasks_heads(toy: Callable[..., Any
     examples, tables = toy(n=128)
     model = model_for(tables, dropout=0.0)
     before = {t: flat(model.heads[t]).clone() for t in TOY_SPECS}
-    trainer = trainer_for(model, 0, stages=[Stage(1, ("click",)), Stage(1)])
+    trainer = trainer_for(model, 0, stages=(Stage(1, ("click",)), Stage(1)))
     assert trainer.active_tasks(0) == ("click",)
     assert trainer.active_tasks(1) == tuple(TOY_SPECS)
     trainer.stages = (Stage(1, ("click",)),)
@@ -150,13 +155,15 @@ def test_gradient_accumulation_matches_one_big_batch(toy: Callable[..., Any]) ->
             model,
             TOY_SPECS,
             make_weighting("equal", list(TOY_SPECS)),
-            optimizer="sgd",
-            momentum=0.0,
-            lr=0.1,
-            max_epochs=1,
-            schedule="constant",
-            accumulate=accumulate,
-            seed=0,
+            TrainerSettings(
+                optimizer="sgd",
+                momentum=0.0,
+                lr=0.1,
+                max_epochs=1,
+                schedule="constant",
+                accumulate=accumulate,
+                seed=0,
+            ),
         )
         # fixed, full masks so the micro-batch means average to the big-batch mean
         data = examples.subset("train").select(torch.arange(32))
@@ -222,3 +229,51 @@ def test_epoch_history_records_training_throughput(toy: Callable[..., Any]) -> N
         assert epoch["train/epoch_s"] > 0
         examples_seen = epoch["train/samples_per_s"] * epoch["train/epoch_s"]
         assert examples_seen == pytest.approx(expected, rel=1e-6)
+
+
+def test_settings_from_config_carry_every_training_setting() -> None:
+    """One settings object from the ``training`` section: stages become :class:`Stage`s and
+    the early-stopping metric becomes the monitored one."""
+    training = TrainingConfig.model_validate(
+        {
+            "optimizer": "sgd",
+            "lr": 0.05,
+            "weight_decay": 0.01,
+            "momentum": 0.5,
+            "schedule": "linear",
+            "warmup_steps": 7,
+            "epochs": 3,
+            "stages": [{"epochs": 1, "tasks": ["click"]}, {"epochs": 2}],
+            "grad_clip": 1.5,
+            "accumulate": 2,
+            "precision": "bf16",
+            "early_stopping": {"monitor": "valid/score/rmse", "mode": "min"},
+        }
+    )
+    settings = TrainerSettings.from_config(training, seed=4)
+    assert settings == TrainerSettings(
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=0.01,
+        momentum=0.5,
+        schedule="linear",
+        warmup_steps=7,
+        max_epochs=3,
+        stages=(Stage(1, ("click",)), Stage(2)),
+        grad_clip=1.5,
+        accumulate=2,
+        precision="bf16",
+        device="cpu",
+        seed=4,
+        monitor="valid/score/rmse",
+        mode="min",
+    )
+    plain = TrainerSettings.from_config(TrainingConfig())
+    assert (plain.monitor, plain.mode, plain.stages) == (None, "max", ())
+
+
+def test_stages_decide_the_epochs_run(toy: Callable[..., Any]) -> None:
+    _, tables = toy(n=8)
+    staged = trainer_for(model_for(tables), 10, stages=(Stage(1, ("click",)), Stage(2)))
+    assert staged.max_epochs == 3
+    assert trainer_for(model_for(tables), 4).stages == (Stage(4),)

@@ -71,6 +71,11 @@ class Recommender(KeywordParams, ABC):
     name: ClassVar[str]
     needs: ClassVar[Literal["texts", "embeddings"] | None] = None
     """What :meth:`fit` needs as ``item_features``: item texts, LM item embeddings, or nothing."""
+    personalised: ClassVar[bool] = True
+    """False for a baseline that ranks the same list for every user (``popularity``)."""
+    example_params: ClassVar[dict[str, Any]] = {}
+    """Keyword parameters sized for the contract tests' toy (60 users x 40 items);
+    empty: the defaults."""
     user_items_: sp.csr_matrix
 
     # ------------------------------------------------------------------ parameters

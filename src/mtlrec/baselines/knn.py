@@ -93,6 +93,7 @@ class ItemKNNRecommender(_KNNRecommender):
     """Item-based kNN: ``scores = user_items[u] @ S`` with ``S`` ``(n_items, n_items)``."""
 
     name = "item_knn"
+    example_params = {"neighbours": 10, "shrink": 1.0}
 
     def _fit(self, user_items: sp.csr_matrix, item_features: ItemFeatures | None) -> None:
         self.similarity_ = shrunk_cosine_topk(user_items.T.tocsr(), self.neighbours, self.shrink)
@@ -106,6 +107,7 @@ class UserKNNRecommender(_KNNRecommender):
     """User-based kNN: ``scores = S[u] @ user_items`` with ``S`` ``(n_users, n_users)``."""
 
     name = "user_knn"
+    example_params = {"neighbours": 15, "shrink": 1.0}
 
     def _fit(self, user_items: sp.csr_matrix, item_features: ItemFeatures | None) -> None:
         self.similarity_ = shrunk_cosine_topk(user_items, self.neighbours, self.shrink)

@@ -55,6 +55,7 @@ class ALSRecommender(_FactorRecommender):
     """Implicit-feedback ALS (``implicit.cpu.als.AlternatingLeastSquares``)."""
 
     name = "als"
+    example_params = {"factors": 8, "iterations": 15, "regularization": 0.1}
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class BPRRecommender(_FactorRecommender):
     """Bayesian personalised ranking (``implicit.cpu.bpr.BayesianPersonalizedRanking``)."""
 
     name = "bpr"
+    example_params = {"factors": 8, "iterations": 200, "learning_rate": 0.05}
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ class PopularityRecommender(Recommender):
     everyone). The floor any personalised baseline should beat."""
 
     name = "popularity"
+    personalised = False
 
     def __init__(self) -> None:
         pass

@@ -74,6 +74,7 @@ class TwoTowerRecommender(Recommender):
 
     name = "two_tower"
     needs = "embeddings"
+    example_params = {"dim": 16, "hidden": 32, "epochs": 15, "batch_size": 64, "lr": 0.01}
     model_: TwoTower
     user_vectors_: np.ndarray  # (n_users, dim) float32, L2-normalised
     item_vectors_: np.ndarray  # (n_items, dim) float32, L2-normalised

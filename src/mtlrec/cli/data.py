@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from mtlrec.config import ConfigError
 from mtlrec.core.registry import UnknownNameError
 from mtlrec.data.fetch import ChecksumError, DatasetUnavailableError, FetchSettings
-from mtlrec.data.report import DataFormatError
+from mtlrec.data.read_report import DataFormatError
 
 console = Console(width=max(Console().width, 132))  # wide enough for metric tables
 errors = Console(stderr=True)
@@ -65,10 +65,17 @@ def prepare_command(
     offline: Annotated[bool, typer.Option(help="Never download; use local copies only.")] = False,
 ) -> None:
     """Parse, validate, split and label a dataset into OUT (Parquet tables + manifest)."""
+    from mtlrec.config.fast_check import fast_check_prepare
     from mtlrec.data.prepare import load_prepare_config, prepare
 
     try:
         config = load_prepare_config(target, overrides or [])
+        # names and parameters, before any file is read: from the component index first
+        # (without importing torch), then against the live registries (types too)
+        fast_check_prepare(config)
+        from mtlrec.models.check import check_prepare_config  # imports torch
+
+        check_prepare_config(config)
         settings = fetch_settings(mirror or [], cache_dir, offline)
         with Progress(
             SpinnerColumn(),

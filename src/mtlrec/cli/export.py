@@ -43,8 +43,8 @@ def export_command(
     """Bundle a trained run (and its fused cascade) into a checksummed, versioned artifact;
     optionally with an ONNX model, int8 / pruned variants and their size-latency-metric report."""
     from mtlrec.export.checksums import ArtifactError
+    from mtlrec.export.compression_report import BenchSettings
     from mtlrec.export.prune import PruneSpec
-    from mtlrec.export.report import BenchSettings
     from mtlrec.export.run import ExportOptions, export_run
 
     try:

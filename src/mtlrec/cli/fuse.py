@@ -21,14 +21,29 @@ def fuse_command(
     cache_dir: Annotated[Path | None, typer.Option()] = None,
     offline: Annotated[bool, typer.Option()] = False,
 ) -> None:
-    """Fit retrievers + fusion (on validation) for a run; evaluate the cascade; save it."""
+    """Fit retrievers + fusion (on validation) for a run; evaluate the cascade; save it.
+
+    The fusion config (baseline and fusion names and parameters) is checked before anything
+    is read or written: first from the component index, without importing torch, then
+    against the live registries (parameter types too)."""
+    from mtlrec.config.fast_check import fast_check_fusion
     from mtlrec.config.fusion import FusionConfig
     from mtlrec.config.loading import load_config
-    from mtlrec.evaluation import print_results
-    from mtlrec.pipeline.fuse import FUSION_DIR, fuse_run
 
     try:
-        fusion_config = load_config(FusionConfig, config, overrides or [])
+        load_config(FusionConfig, config, overrides or [], check=fast_check_fusion)
+        from mtlrec.fusion.check import check_fusion_config  # imports torch
+
+        fusion_config = load_config(
+            FusionConfig, config, overrides or [], check=check_fusion_config
+        )
+    except KNOWN_ERRORS as error:
+        raise fail(error) from None
+    from mtlrec.evaluation import print_results
+    from mtlrec.fusion.assemble import FUSION_DIR
+    from mtlrec.pipeline.fuse import fuse_run
+
+    try:
         payload = fuse_run(
             run, fusion_config, fetch_settings(mirror or [], cache_dir, offline), console
         )
@@ -49,7 +64,8 @@ def recommend_command(
     offline: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Recommend k items to one user with the run's cascade, explained item by item."""
-    from mtlrec.pipeline.fuse import load_fused_run, recommend_rows
+    from mtlrec.pipeline.fuse import load_fused_run
+    from mtlrec.pipeline.recommend import recommend_rows
 
     try:
         fused = load_fused_run(run, fetch_settings(mirror or [], cache_dir, offline), console)

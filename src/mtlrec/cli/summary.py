@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mtlrec.data.report import ReadReport
+from mtlrec.data.read_report import ReadReport
 
 
 def _n(value: Any) -> str:
@@ -65,6 +65,7 @@ def print_manifest(console: Console, manifest: dict[str, Any]) -> None:
             _n(sizes.get("cold_items", 0)),
         )
     console.print(table)
+    _print_split_notes(console, split)
     tasks = Table(
         "task",
         "kind",
@@ -85,6 +86,21 @@ def print_manifest(console: Console, manifest: dict[str, Any]) -> None:
             else _n(task.get("known", "-")),
         )
     console.print(tasks)
+
+
+def _print_split_notes(console: Console, split: dict[str, Any]) -> None:
+    """The tie rule, the users whose split boundary falls in a tie, and rows dropped."""
+    if split["strategy"] == "leave_one_out":
+        console.print(f"ties: {split.get('ties', 'interaction_id')} (seed {split['seed']})")
+    ties = split.get("boundary_ties")
+    if ties:
+        console.print(
+            f"users whose split boundary falls inside a tie: {ties['tied_users']:,} of "
+            f"{ties['users']:,} ({ties['share']:.1%}; valid {ties['valid_tied_users']:,}, "
+            f"test {ties['test_tied_users']:,})"
+        )
+    if split.get("rows_dropped"):
+        console.print(f"held-out repeats dropped by the split: {split['rows_dropped']:,} rows")
 
 
 def print_report(console: Console, report: ReadReport, show: int = 20) -> None:

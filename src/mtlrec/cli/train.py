@@ -21,13 +21,27 @@ def train_command(
     cache_dir: Annotated[Path | None, typer.Option()] = None,
     offline: Annotated[bool, typer.Option()] = False,
 ) -> None:
-    """Train a multi-task model and evaluate it on the validation and test splits."""
+    """Train a multi-task model and evaluate it on the validation and test splits.
+
+    The whole config (component names and parameters) is checked before anything is read
+    or written: first from the component index, without importing torch, then against the
+    live registries (parameter types too)."""
     from mtlrec.config.experiment import ExperimentConfig
+    from mtlrec.config.fast_check import fast_check_experiment
     from mtlrec.config.loading import load_config
-    from mtlrec.training.experiment import run_experiment
 
     try:
-        experiment = load_config(ExperimentConfig, config, overrides or [])
+        load_config(ExperimentConfig, config, overrides or [], check=fast_check_experiment)
+        from mtlrec.models.check import check_experiment_config  # imports torch
+
+        experiment = load_config(
+            ExperimentConfig, config, overrides or [], check=check_experiment_config
+        )
+    except KNOWN_ERRORS as error:
+        raise fail(error) from None
+    from mtlrec.pipeline.experiment import run_experiment
+
+    try:
         run_dir = out or Path("runs") / experiment.name
         result = run_experiment(
             experiment,
@@ -48,7 +62,7 @@ def evaluate_command(
     offline: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Re-evaluate a trained run from its folder (config.yaml + model.pt)."""
-    from mtlrec.training.experiment import evaluate_saved_run
+    from mtlrec.pipeline.experiment import evaluate_saved_run
 
     if not (run_dir / "model.pt").is_file():
         raise fail(FileNotFoundError(f"{run_dir}: no model.pt; is this a 'mtlrec train' run?"))

@@ -6,7 +6,6 @@ from mtlrec.config.prepare import (
     DatasetConfig,
     FeatureConfig,
     KCoreConfig,
-    NegativesConfig,
     PrepareConfig,
     SplitConfig,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "DatasetConfig",
     "FeatureConfig",
     "KCoreConfig",
-    "NegativesConfig",
     "PrepareConfig",
     "SplitConfig",
     "apply_overrides",

@@ -1,9 +1,14 @@
-"""YAML loading with ``--set a.b=c`` overrides, validated into pydantic models."""
+"""YAML loading with ``--set a.b=c`` overrides, validated into pydantic models.
+
+Every problem is reported with its dotted key and blamed on where it came from: the YAML
+file, or the ``--set`` override that wrote that key.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,8 +18,35 @@ from pydantic import BaseModel, ValidationError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a configuration: the dotted key ``where`` and what is wrong."""
+
+    where: tuple[str, ...]
+    message: str
+
+    def describe(self) -> str:
+        """``"a.b.c: message"`` (``<top>`` for the whole config)."""
+        return f"{'.'.join(self.where) or '<top>'}: {self.message}"
+
+
 class ConfigError(ValueError):
-    """A configuration file or override is wrong; the message names the file and the key."""
+    """A configuration file or override is wrong; the message names the file and the key.
+
+    ``problems`` holds each problem found (possibly none, for a file-level error such as a
+    missing file), so a caller can say where each one came from.
+    """
+
+    def __init__(self, message: str, problems: Sequence[ConfigProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigProblem], origin: str = "") -> ConfigError:
+        """One error listing every problem, one per line, under ``origin``."""
+        head = f"{origin}: invalid configuration" if origin else "invalid configuration"
+        lines = [f"  {problem.describe()}" for problem in problems]
+        return cls("\n".join([head, *lines]), problems)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -23,6 +55,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a YAML config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if data is None:
@@ -32,36 +68,143 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def override_key(override: str) -> tuple[str, ...]:
+    """The dotted key an ``"a.b.c=value"`` override writes, as ``("a", "b", "c")``."""
+    key, sep, _ = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r} is not of the form a.b.c=value")
+    return tuple(key.strip().split("."))
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``"a.b.c=value"`` applied (value parsed as YAML)."""
     result = copy.deepcopy(data)
     for override in overrides:
-        key, sep, raw = override.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {override!r} is not of the form a.b.c=value")
-        parts = key.strip().split(".")
+        parts = override_key(override)
+        raw = override.partition("=")[2]
         node = result
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
+                raise ConfigError(f"--set {override!r}: {part!r} is not a mapping")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
     return result
 
 
-def validate(model: type[ModelT], data: dict[str, Any], origin: str) -> ModelT:
-    """Validate ``data`` into ``model``; errors name ``origin`` and each bad key."""
+def blamed_override(where: Sequence[str], overrides: Sequence[str], loose: bool) -> str | None:
+    """The last override whose key is ``where``, above it or inside it; with ``loose``,
+    failing that, one whose key is beside it (``--set model.head.params=...`` leaves
+    ``model.head.name`` missing)."""
+    targets = (tuple(where), tuple(where[:-1])) if loose else (tuple(where),)
+    for target in targets:
+        for override in reversed(overrides):
+            key = override_key(override)
+            shared = min(len(key), len(target))
+            if shared and key[:shared] == target[:shared]:
+                return override
+    return None
+
+
+def problems_of(error: ValidationError) -> list[ConfigProblem]:
+    """Each pydantic validation error as a :class:`ConfigProblem`."""
+    return [
+        ConfigProblem(tuple(str(p) for p in item["loc"]), item["msg"]) for item in error.errors()
+    ]
+
+
+def attribute(
+    problems: Sequence[ConfigProblem],
+    path: str,
+    overrides: Sequence[str],
+    file_problems: frozenset[ConfigProblem] | None = None,
+) -> ConfigError:
+    """One error for ``problems``, each blamed on the YAML file or a ``--set`` override.
+
+    ``file_problems`` are those of the file without overrides (None: not known). A problem
+    the file has itself is the file's; any other is an override's, the one whose key leads
+    to it (every override when none does). Without ``file_problems``, a problem is blamed on
+    an override only when that override wrote its key or a key above it.
+    """
+    lines, blamed, from_file = [], [], False
+    for problem in problems:
+        culprits = _culprits(problem, overrides, file_problems)
+        from_file = from_file or not culprits
+        blamed += culprits
+        where = ", ".join(f"--set {o}" for o in culprits)
+        lines.append(f"  {problem.describe()}" + (f" (from {where})" if culprits else ""))
+    heading = path if from_file else ", ".join(f"--set {o}" for o in dict.fromkeys(blamed))
+    return ConfigError("\n".join([f"{heading}: invalid configuration", *lines]), problems)
+
+
+def _culprits(
+    problem: ConfigProblem,
+    overrides: Sequence[str],
+    file_problems: frozenset[ConfigProblem] | None,
+) -> list[str]:
+    """The overrides to blame for ``problem`` (none: the file's own); see :func:`attribute`."""
+    if not overrides or (file_problems is not None and problem in file_problems):
+        return []
+    override = blamed_override(problem.where, overrides, loose=file_problems is not None)
+    if override is not None:
+        return [override]
+    return [] if file_problems is None else list(overrides)
+
+
+def validate(
+    model: type[ModelT], data: dict[str, Any], origin: str, overrides: Sequence[str] = ()
+) -> ModelT:
+    """Validate ``data`` into ``model``; errors name ``origin`` (or the ``--set`` that
+    wrote the bad key) and each bad key."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            where = ".".join(str(p) for p in item["loc"]) or "<top>"
-            problems.append(f"  {where}: {item['msg']}")
-        raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(problems)) from None
+        raise attribute(problems_of(error), origin, overrides) from None
 
 
-def load_config(model: type[ModelT], path: Path, overrides: Iterable[str] = ()) -> ModelT:
-    """Load ``path`` as YAML, apply overrides and validate it into ``model``."""
-    return validate(model, apply_overrides(load_yaml(path), overrides), str(path))
+def config_problems(
+    model: type[ModelT], data: dict[str, Any], check: Callable[[ModelT], None] | None
+) -> tuple[ModelT | None, list[ConfigProblem], bool]:
+    """``(config, problems, checked)`` of ``data``: the schema's problems, else those of
+    ``check``; ``checked`` says whether ``check`` ran (or there is none)."""
+    try:
+        config = model.model_validate(data)
+    except ValidationError as error:
+        return None, problems_of(error), check is None
+    if check is not None:
+        try:
+            check(config)
+        except ConfigError as error:
+            if not error.problems:
+                raise
+            return None, list(error.problems), True
+    return config, [], True
+
+
+def load_config(
+    model: type[ModelT],
+    path: Path,
+    overrides: Iterable[str] = (),
+    check: Callable[[ModelT], None] | None = None,
+) -> ModelT:
+    """Load ``path`` as YAML, apply overrides and validate it into ``model``.
+
+    ``check`` (for example :func:`mtlrec.models.check.check_experiment_config`) then
+    runs on the validated config. Every problem, the schema's or the check's, is reported
+    with its key and blamed on the file or on the ``--set`` override that caused it (the
+    file alone is checked again to tell which).
+    """
+    overrides = list(overrides)
+    raw = load_yaml(path)
+    config, problems, checked = config_problems(model, apply_overrides(raw, overrides), check)
+    if config is not None:
+        return config
+    known: frozenset[ConfigProblem] | None = None
+    if overrides:
+        _, alone, alone_checked = config_problems(model, raw, check)
+        reached_check = checked and check is not None
+        known = frozenset(alone) if alone_checked or not reached_check else None
+    raise attribute(problems, str(path), overrides, known)

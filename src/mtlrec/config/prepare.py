@@ -46,11 +46,18 @@ class KCoreConfig(StrictModel):
 
 
 class SplitConfig(StrictModel):
-    """How interactions (or tabular rows) are split into train / valid / test."""
+    """How interactions (or tabular rows) are split into train / valid / test.
+
+    ``ties`` orders a user's pairs with equal times in ``leave_one_out``: ``random`` (a
+    seeded random order, from ``seed``) or ``interaction_id`` (file order). ``temporal``
+    needs no rule (pairs tied at a cut go together to the earlier split); ``random`` has
+    no order in time.
+    """
 
     strategy: Literal["random", "temporal", "leave_one_out"] = "random"
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 42
+    ties: Literal["random", "interaction_id"] = "random"
 
     @field_validator("ratios")
     @classmethod
@@ -68,14 +75,6 @@ class FeatureConfig(StrictModel):
     min_count: int = Field(default=1, ge=1)
 
 
-class NegativesConfig(StrictModel):
-    """Fixed sampled negatives for the valid/test positives (0 = none are written)."""
-
-    per_positive: int = Field(default=0, ge=0)
-    strategy: Literal["uniform", "popularity"] = "uniform"
-    seed: int = 0
-
-
 class PrepareConfig(StrictModel):
     """Everything ``mtlrec data prepare`` does. ``split``/``labels`` default per dataset."""
 
@@ -84,4 +83,3 @@ class PrepareConfig(StrictModel):
     split: SplitConfig | None = None
     labels: list[ComponentConfig] | None = None
     features: FeatureConfig = Field(default_factory=FeatureConfig)
-    negatives: NegativesConfig = Field(default_factory=NegativesConfig)

@@ -1,12 +1,14 @@
 """A small, explicit registry: one per component family.
 
 Classes register with a decorator; the family's ``__init__`` imports its modules so every
-registration is visible with grep. Unknown names fail with the list of known names.
+registration is visible with grep. Unknown names fail with the list of known names and the
+closest one ("did you mean 'pcgrad'?").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import difflib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -17,6 +19,14 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0])
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to ``name``, or ``""`` if none is
+    close (:func:`difflib.get_close_matches`, case-insensitive)."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -38,13 +48,15 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
-        """Return the component called ``name`` or fail naming the known ones."""
+        """Return the component called ``name`` or fail naming the known ones (and the
+        closest, when one is close)."""
         try:
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "(none)"
+            hint = did_you_mean(name, self._entries) if isinstance(name, str) else ""
             raise UnknownNameError(
-                f"unknown {self.family} {name!r}; known {self.family}s: {known}"
+                f"unknown {self.family} {name!r}; known {self.family}s: {known}{hint}"
             ) from None
 
     def names(self) -> list[str]:

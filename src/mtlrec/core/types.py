@@ -5,10 +5,11 @@ Labels and predictions are always dicts keyed by task name, never column positio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -16,6 +17,14 @@ TaskKind = Literal["binary", "multiclass", "multilabel", "regression", "similari
 Predictions = dict[str, Tensor]
 """Model outputs by task: logits ``(B,)`` for binary/regression, ``(B, C)`` for
 multiclass/multilabel, embeddings ``(B, D)`` for similarity tasks."""
+
+ScoreFn: TypeAlias = Callable[[Tensor], Tensor]
+"""A ranking score function: user rows ``(b,)`` int64 -> scores of every item ``(b, N_items)``
+(higher ranks first). Models, baselines and fusions are all ranked through one."""
+
+HeadScorer: TypeAlias = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+"""``(users (P,), items (P,)) -> {task: (P,) float32}``: a multi-task model's head values
+for parallel (user row, item row) pairs."""
 
 
 @dataclass(frozen=True)

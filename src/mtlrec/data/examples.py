@@ -18,11 +18,11 @@ import polars as pl
 import torch
 from torch import Tensor
 
+from mtlrec.core.schema import InputSchema
 from mtlrec.core.types import TaskSpec
 from mtlrec.data.features import FeatureSpace
 from mtlrec.data.labels import read_tasks
 from mtlrec.data.store import PreparedDataset
-from mtlrec.models.inputs import InputSchema
 
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 ExampleUnit = Literal["interaction", "pair", "user"]

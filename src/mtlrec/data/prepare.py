@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,14 +29,14 @@ from mtlrec.data.catalog import DATASETS, ResolvedDataset, resolve_dataset, with
 from mtlrec.data.features import default_feature_columns, fit_feature_space
 from mtlrec.data.fetch import FetchSettings, FileResolver, file_digest
 from mtlrec.data.labels import build_labels, write_labels
-from mtlrec.data.negatives import evaluation_negatives
-from mtlrec.data.report import ReadReport
+from mtlrec.data.read_report import ReadReport
 from mtlrec.data.schema import CanonicalTables
 from mtlrec.data.sources.base import SOURCES
 from mtlrec.data.split import (
+    SPLITTERS,
     kcore_filter,
+    make_splitter,
     mark_cold_start,
-    split_interactions,
     split_rows,
     split_summary,
 )
@@ -46,6 +46,7 @@ from mtlrec.data.store import (
     write_atomically,
     write_json,
 )
+from mtlrec.data.ties import boundary_ties
 
 StepCallback = Callable[[str], None]
 
@@ -75,10 +76,37 @@ def load_prepare_config(target: str, overrides: Sequence[str] = ()) -> PrepareCo
     return validate(PrepareConfig, data, origin)
 
 
-def _resolve_files(config: PrepareConfig, settings: FetchSettings) -> ResolvedDataset | None:
-    if config.dataset.name is None:
-        return None
-    return resolve_dataset(config.dataset.name, FileResolver(settings))
+@dataclass(frozen=True)
+class SourceFiles:
+    """The raw files a prepare run reads, and the source (with parameters) that parses them."""
+
+    resolved: ResolvedDataset | None
+    source: str
+    params: dict[str, Any]
+    files: dict[str, Path]
+
+
+def source_files(config: PrepareConfig, settings: FetchSettings) -> SourceFiles:
+    """Find (or fetch) the files of ``config.dataset`` without parsing them.
+
+    A catalog dataset is resolved through mirrors, the cache or a download; a ``source``
+    dataset uses its explicit files.
+    """
+    if config.dataset.name is not None:
+        resolved = resolve_dataset(config.dataset.name, FileResolver(settings))
+        params = {**resolved.layout.source_params, **config.dataset.params}
+        return SourceFiles(resolved, resolved.layout.source, params, dict(resolved.files))
+    assert config.dataset.source is not None  # DatasetConfig: exactly one of name / source
+    files = {role: Path(p) for role, p in config.dataset.files.items()}
+    return SourceFiles(None, config.dataset.source, dict(config.dataset.params), files)
+
+
+def file_records(files: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """``role``, ``path``, ``bytes`` and ``sha256`` of each file, in ``files`` order."""
+    return [
+        {"role": role, "path": str(path), "bytes": path.stat().st_size, "sha256": file_digest(path)}
+        for role, path in files.items()
+    ]
 
 
 def _effective_split(config: PrepareConfig, resolved: ResolvedDataset | None) -> SplitConfig:
@@ -142,9 +170,13 @@ def _split_tables(
     if kcore["user"] or kcore["item"]:
         interactions, stats = kcore_filter(interactions, kcore["user"], kcore["item"])
         manifest["kcore"] = {**kcore, **stats}
-    interactions = split_interactions(interactions, split.strategy, **_split_kwargs(split))
+    rows_before = interactions.height
+    interactions = make_splitter(split.strategy, **_split_kwargs(split)).apply(interactions)
     interactions = mark_cold_start(interactions)
     manifest["split"]["sizes"] = split_summary(interactions)
+    manifest["split"]["rows_dropped"] = rows_before - interactions.height
+    if SPLITTERS.get(split.strategy).by_time:
+        manifest["split"]["boundary_ties"] = boundary_ties(interactions)
     reviews = tables.reviews.join(
         interactions.select("interaction_id", "split"), on="interaction_id", how="inner"
     )
@@ -159,7 +191,7 @@ def _split_tables(
 
 def _split_kwargs(split: SplitConfig) -> dict[str, Any]:
     if split.strategy == "leave_one_out":
-        return {}
+        return {"seed": split.seed, "ties": split.ties}
     if split.strategy == "temporal":
         return {"ratios": split.ratios}
     return {"ratios": split.ratios, "seed": split.seed}
@@ -186,18 +218,8 @@ def prepare(
         timings[name] += time.perf_counter()
 
     step("resolving files")
-    resolved = _resolve_files(config, settings)
-    if resolved is not None:
-        source_name = resolved.layout.source
-        params = {**resolved.layout.source_params, **config.dataset.params}
-        files = resolved.files
-    else:
-        assert config.dataset.source is not None
-        source_name, params, files = (
-            config.dataset.source,
-            config.dataset.params,
-            {role: Path(p) for role, p in config.dataset.files.items()},
-        )
+    found = source_files(config, settings)
+    resolved, source_name, params, files = found.resolved, found.source, found.params, found.files
     done("resolving files")
 
     step("parsing and validating")
@@ -222,15 +244,7 @@ def prepare(
             "source": source_name,
             "source_params": params,
         },
-        "source_files": [
-            {
-                "role": role,
-                "path": str(path),
-                "bytes": path.stat().st_size,
-                "sha256": file_digest(path),
-            }
-            for role, path in files.items()
-        ],
+        "source_files": file_records(files),
         "config": {
             **config.model_dump(mode="json"),
             "split": split.model_dump(mode="json"),
@@ -265,15 +279,6 @@ def prepare(
         if feature_config.item_columns == "auto"
         else feature_config.item_columns,
     )
-    negatives = None
-    if config.negatives.per_positive and tables.kind == "interactions":
-        negatives = evaluation_negatives(
-            tables.interactions,
-            pl.concat([tables.items["item_id"], tables.interactions["item_id"]]),
-            config.negatives.per_positive,
-            config.negatives.strategy,
-            config.negatives.seed,
-        )
     done("building labels and features")
 
     step("writing")
@@ -283,13 +288,6 @@ def prepare(
             frame.write_parquet(folder / f"{name}.parquet")
         manifest["tasks"], manifest["label_files"] = write_labels(labels, folder)
         features.save(folder / "features.json")
-        if negatives is not None:
-            negatives.write_parquet(folder / "negatives.parquet")
-            manifest["negatives"] = {
-                **config.negatives.model_dump(),
-                "rows": negatives.height,
-                "note": "sampled negatives: metrics on them are sampled",
-            }
         manifest["quarantined_rows"] = report.write_quarantine(folder / "quarantine.jsonl")
         manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items() if v > 0}
         write_json(folder / MANIFEST, manifest)

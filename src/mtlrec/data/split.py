@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -34,14 +34,24 @@ PAIR_KEYS: tuple[str, str] = ("user_id", "item_id")
 DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 NO_TIMESTAMPS_MESSAGE = "dataset has no timestamps; use the random split"
 
+TieRule = Literal["random", "interaction_id"]
+TIE_RULES: tuple[TieRule, ...] = ("random", "interaction_id")
+"""How leave-one-out orders a user's pairs with equal times (see :class:`LeaveOneOutSplit`)."""
+
 
 class Splitter(Protocol):
     """What every registered splitting strategy provides."""
 
     name: ClassVar[str]
+    by_time: ClassVar[bool]
+    """True when the split orders interactions by time (its boundaries can fall in a tie)."""
 
     def apply(self, interactions: pl.DataFrame) -> pl.DataFrame:
-        """Return ``interactions`` (rows and order unchanged) with a ``split`` column."""
+        """Return ``interactions`` with a ``split`` column, in the same order.
+
+        Rows are kept, except those a strategy's docstring says it drops (leave-one-out:
+        earlier repeats of a held-out ``(user, item, event)``).
+        """
         ...
 
 
@@ -168,6 +178,7 @@ class RandomSplit:
     """
 
     name: ClassVar[str] = "random"
+    by_time: ClassVar[bool] = False
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = 0
 
@@ -189,11 +200,14 @@ class TemporalSplit:
 
     The boundary timestamps are those of the last pair that fits in train (and in valid) by
     count; every pair whose first timestamp is <= a boundary goes to the earlier split, so
-    pairs tied at a boundary always land together in the earlier split. ``seed`` is
-    accepted for a uniform interface and unused. Raises ``ValueError`` without timestamps.
+    pairs tied at a boundary always land together in the earlier split: no held-out pair
+    starts at the time of an earlier-split pair, and there is no tie rule to choose (the
+    price: train, then valid, may hold a little more than its ratio). ``seed`` is accepted
+    for a uniform interface and unused. Raises ``ValueError`` without timestamps.
     """
 
     name: ClassVar[str] = "temporal"
+    by_time: ClassVar[bool] = True
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = 0
 
@@ -223,20 +237,37 @@ class TemporalSplit:
 class LeaveOneOutSplit:
     """Per user, by time: latest pair -> test, second latest -> valid, the rest -> train.
 
-    A pair's time is that of its latest event; ties in timestamp are broken by the larger
-    ``interaction_id`` (then by ``item_id``), so the result is deterministic. Users with one
-    pair keep it in train; users with two pairs get train + test. ``ratios`` and ``seed``
-    are accepted for a uniform interface and unused. Raises ``ValueError`` without
-    timestamps.
+    A pair's time is that of its latest event. Pairs of one user with equal times are
+    ordered by the ``ties`` rule:
+
+    - ``"random"`` (default): a random order drawn with ``seed`` over the pairs sorted by
+      ``(user_id, item_id)``, so it depends on the pairs, their times and the seed only,
+      never on row order or ids (Amazon timestamps are whole days: many users' last two
+      reviews share one);
+    - ``"interaction_id"``: the pair with the larger ``interaction_id`` (then ``item_id``)
+      is the later one, i.e. file order (the rule before ties were a setting).
+
+    Users with one pair keep it in train; users with two pairs get train + test; users
+    with three or more get exactly one valid and one test pair. A held-out pair keeps
+    one row per event (its latest; then the larger ``interaction_id``): the earlier rows
+    of a repeated ``(user_id, item_id, event)`` in a held-out pair are *dropped*, since
+    in train they would leak the held-out item and in valid/test they would be a second
+    held-out interaction. So with one event type (ratings, reviews) every such user has
+    exactly one valid and one test row. ``ratios`` is accepted for a uniform interface
+    and unused. Raises ``ValueError`` without timestamps.
     """
 
     name: ClassVar[str] = "leave_one_out"
+    by_time: ClassVar[bool] = True
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = 0
+    ties: TieRule = "random"
 
     def apply(self, interactions: pl.DataFrame) -> pl.DataFrame:
         _require_columns(interactions, [*PAIR_KEYS, "interaction_id"], "the leave-one-out split")
         _require_timestamps(interactions)
+        if self.ties not in TIE_RULES:
+            raise ValueError(f"unknown tie rule {self.ties!r}; known: {list(TIE_RULES)}")
         pairs = (
             interactions.group_by(list(PAIR_KEYS))
             .agg(
@@ -245,8 +276,13 @@ class LeaveOneOutSplit:
                 .filter(pl.col("timestamp") == pl.col("timestamp").max())
                 .max(),
             )
-            .sort(["user_id", "last_ts", "last_id", "item_id"])
+            .sort(list(PAIR_KEYS))
         )
+        if self.ties == "random":
+            tie = pl.Series("tie", np.random.default_rng(self.seed).permutation(pairs.height))
+            pairs = pairs.with_columns(tie).sort(["user_id", "last_ts", "tie"])
+        else:
+            pairs = pairs.sort(["user_id", "last_ts", "last_id", "item_id"])
         from_end = pl.len().over("user_id") - 1 - pl.int_range(pl.len()).over("user_id")
         n_pairs = pl.len().over("user_id")
         split = (
@@ -257,7 +293,19 @@ class LeaveOneOutSplit:
             .otherwise(pl.lit("train"))
             .alias(SPLIT_COLUMN)
         )
-        return _attach_pair_split(interactions, pairs.with_columns(split))
+        return _drop_held_out_repeats(_attach_pair_split(interactions, pairs.with_columns(split)))
+
+
+def _drop_held_out_repeats(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep one row per ``(user_id, item_id, event)`` of held-out pairs: the latest one."""
+    keys = [*PAIR_KEYS, "event"] if "event" in frame.columns else list(PAIR_KEYS)
+    held_out = pl.col(SPLIT_COLUMN) != "train"
+    kept = (
+        frame.filter(held_out)
+        .sort(["timestamp", "interaction_id"])
+        .unique(subset=keys, keep="last")["interaction_id"]
+    )
+    return frame.filter(~held_out | pl.col("interaction_id").is_in(kept.implode()))
 
 
 def make_splitter(name: str, **kwargs: Any) -> Splitter:

@@ -27,14 +27,19 @@ from typing import Any
 
 import polars as pl
 
+from mtlrec.data.fetch import file_digest
 from mtlrec.data.schema import TABLE_SCHEMAS
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the prepared-data format: bump it whenever a change to parsing, splitting or
+labels changes what ``data prepare`` writes, so cached and old folders are not reused.
+2: leave-one-out ties are a seeded setting and held-out repeats are dropped; no
+``negatives.parquet``."""
 
 
 class PreparedDatasetError(RuntimeError):
-    """A folder is not a prepared dataset, or one of its files is missing."""
+    """A folder is not a prepared dataset (of this format version), or a file is missing."""
 
 
 def write_atomically(out_dir: Path, fill: Callable[[Path], None]) -> Path:
@@ -80,6 +85,12 @@ class PreparedDataset:
                 f"{root}: no {MANIFEST}; is this the --out folder of 'mtlrec data prepare'?"
             )
         manifest = json.loads(manifest_path.read_text("utf-8"))
+        found = manifest.get("format_version", "unknown")
+        if found != FORMAT_VERSION:
+            raise PreparedDatasetError(
+                f"{root}: prepared with data format version {found}, but this mtlrec reads "
+                f"version {FORMAT_VERSION}; prepare it again with 'mtlrec data prepare'"
+            )
         tables = {}
         for name in (*TABLE_SCHEMAS, *manifest.get("label_files", [])):
             path = root / f"{name}.parquet"
@@ -87,6 +98,11 @@ class PreparedDataset:
                 raise PreparedDatasetError(f"{root}: table {path.name} listed but missing")
             tables[name] = pl.read_parquet(path)
         return cls(root, manifest, tables)
+
+    @property
+    def manifest_sha256(self) -> str:
+        """Hex sha256 of this folder's ``manifest.json`` (a run records it to name its data)."""
+        return file_digest(self.root / MANIFEST)
 
     def split(self, name: str) -> pl.DataFrame:
         """Interactions of one split ("train", "valid" or "test")."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 import mtlrec.data.sources  # noqa: F401  (registers every format)
-from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.read_report import DataFormatError, ReadReport
 from mtlrec.data.sources.base import FORMATS
 
 __all__ = ["FORMATS", "validate_file"]

@@ -31,7 +31,7 @@ comparable with full-ranking ones and always carry a ``sampled_`` prefix; see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
@@ -40,14 +40,12 @@ import polars as pl
 import torch
 from torch import Tensor
 
+from mtlrec.core.types import ScoreFn
 from mtlrec.evaluation.beyond import BeyondAccuracy, ItemVectors
 
 RANK_METRICS: tuple[str, ...] = ("hr", "recall", "ndcg", "mrr")
 SAMPLED_METRICS: tuple[str, ...] = ("hr", "ndcg", "mrr")
 DEFAULT_KS: tuple[int, ...] = (5, 10, 20)
-
-ScoreFn: TypeAlias = Callable[[Tensor], Tensor]
-"""``score_fn(user_idx (b,) int64) -> scores (b, n_items)``; higher means more relevant."""
 
 
 class _HasCSR(Protocol):
@@ -515,5 +513,5 @@ def merge_slices(
     results: Mapping[str, Mapping[str, float]], prefix: str = "ranking"
 ) -> dict[str, dict[str, float]]:
     """``{"all": m, "cold": m2}`` -> ``{"ranking/all": m, "ranking/cold": m2}``: ranking rows
-    ready to sit beside task rows in a split's results for :mod:`mtlrec.evaluation.report`."""
+    ready to sit beside task rows in a split's results for :mod:`mtlrec.evaluation.results`."""
     return {f"{prefix}/{name}": dict(metrics) for name, metrics in results.items()}

@@ -1,7 +1,9 @@
 """The model artifact: a versioned, checksummed folder that serves without the dataset.
 
-:func:`write_artifact` bundles a trained run (and its ``fusion/`` folder when present) into
-``<out>/<name>-<version>/``:
+This module reads bundles and imports nothing of data preparation, training or the
+pipeline (the service loads an artifact from its files alone);
+:func:`mtlrec.export.write.write_artifact` bundles a trained run (and its ``fusion/``
+folder when present) into ``<out>/<name>-<version>/``:
 
 - ``config.yaml``            the resolved experiment config;
 - ``weights.safetensors``    the :class:`MultiTaskModel` state dict (parameters and persistent
@@ -34,13 +36,8 @@ before reading anything, and refuses a damaged bundle with an :class:`ArtifactEr
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +51,18 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import EntityData
 from mtlrec.data.features import FeatureSpace
-from mtlrec.export.atomic import staged_folder
-from mtlrec.export.checksums import MANIFEST, ArtifactError, file_table, verify_files
+from mtlrec.evaluation.protocol import RankingData, ranking_data
+from mtlrec.export.checksums import MANIFEST, ArtifactError, verify_files
 from mtlrec.export.parts import (
     INTERACTIONS,
     ModelParts,
     load_interactions,
     load_parts,
-    save_interactions,
-    save_parts,
 )
+from mtlrec.fusion.assemble import FUSION_DIR, cascade_from_parts
 from mtlrec.fusion.cascade import Cascade
+from mtlrec.models.factory import build_model
 from mtlrec.models.multitask import MultiTaskModel
-from mtlrec.pipeline.fuse import FUSION_DIR, TrainedRun, cascade_from_parts, rerank_vectors
-from mtlrec.pipeline.ranking_data import RankingData, ranking_data
 from mtlrec.retrieval.faiss_index import ItemIndex
 
 FORMAT = "mtlrec-artifact"
@@ -82,10 +77,6 @@ ITEM_EMBEDDINGS = "item_embeddings.npy"
 ITEM_INDEX = "item_index.faiss"
 RERANK_VECTORS = "rerank_vectors.npy"
 """``fusion/rerank_vectors.npy``: MMR's category vectors, when the cascade re-ranks by them."""
-
-Extras = Callable[[Path, MultiTaskModel], dict[str, Any]]
-"""``extras(folder, model)`` writes more files into the bundle being built and returns what
-the manifest records about them (``{"onnx": {...}, "variants": {...}}``)."""
 
 
 @dataclass
@@ -149,144 +140,10 @@ class Artifact:
         if name not in self.variants:
             raise KeyError(f"{self.path}: no variant {name!r}; it has {sorted(self.variants)}")
         entry = self.variants[name]
-        base = build_model(self.config, self.parts)
+        base = model_from_parts(self.config, self.parts)
         if entry["kind"] == "int8":
             return load_int8(base, self.path / entry["file"])
         return load_pruned(base, self.path / entry["file"])
-
-
-# ----------------------------------------------------------------------------- writing
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    if not cleaned:
-        raise ValueError(f"artifact name {name!r} has no usable characters")
-    return cleaned
-
-
-def artifact_version(files: dict[str, dict[str, Any]], created: datetime) -> str:
-    """``<created %Y%m%dT%H%M%SZ>-<sha256 of the config's and weights' sha256>[:8]``."""
-    digest = hashlib.sha256(
-        (files[CONFIG]["sha256"] + files[WEIGHTS]["sha256"]).encode()
-    ).hexdigest()
-    return f"{created.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:8]}"
-
-
-def _input_description(run: TrainedRun) -> dict[str, Any]:
-    """Each model input (a batch feature): dtype and shape with the batch axis named."""
-    return {
-        name: {
-            "dtype": str(value.dtype).removeprefix("torch."),
-            "shape": ["batch", *value.shape[1:]],
-        }
-        for name, value in run.data.examples.features.items()
-    }
-
-
-def _write_item_vectors(run: TrainedRun, folder: Path) -> dict[str, Any]:
-    """``item_embeddings.npy`` and ``item_index.faiss`` (flat inner product, L2-normalised)."""
-    vectors = np.ascontiguousarray(run.item_embeddings(), dtype=np.float32)
-    np.save(folder / ITEM_EMBEDDINGS, vectors, allow_pickle=False)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = ItemIndex(kind="flat").build(vectors / np.maximum(norms, 1e-12))
-    index.to_bytes().tofile(folder / ITEM_INDEX)
-    return {"shape": list(vectors.shape), "index": "flat", "normalised": True}
-
-
-def _write_fusion(run: TrainedRun, folder: Path) -> dict[str, Any] | None:
-    """Copy the run's fitted cascade (``fusion/``) into ``folder/fusion``."""
-    source = run.run_dir / FUSION_DIR
-    if not (source / "fusion.yaml").is_file():
-        return None
-    config = FusionConfig.model_validate(yaml.safe_load((source / "fusion.yaml").read_text()))
-    target = folder / FUSION_DIR
-    (target / "retrievers").mkdir(parents=True)
-    for name in ("fusion.yaml", "fusion.json", "results.json"):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
-    for name in config.retrievers:
-        shutil.copyfile(
-            source / "retrievers" / f"{name}.npz", target / "retrievers" / f"{name}.npz"
-        )
-    if config.rerank is not None and config.rerank.vectors == "categories":
-        np.save(
-            target / RERANK_VECTORS, np.asarray(rerank_vectors(config, run)), allow_pickle=False
-        )
-    return {"fusion": config.fusion.name, "retrievers": list(config.retrievers)}
-
-
-def write_artifact(
-    run: TrainedRun,
-    out_dir: Path,
-    *,
-    name: str | None = None,
-    extras: Extras | None = None,
-    created: datetime | None = None,
-) -> Path:
-    """Bundle ``run`` into ``out_dir/<name>-<version>/`` atomically; returns that folder.
-
-    ``name`` defaults to the config's name; ``extras`` may add files (see :data:`Extras`);
-    ``created`` (default: now) sets the creation time recorded and used in the version.
-    """
-    created = created or datetime.now(UTC)
-    bundle_name = _safe_name(name or run.config.name)
-    data = run.data
-    with staged_folder(out_dir, prefix=bundle_name) as staging:
-        folder = staging.path
-        (folder / CONFIG).write_text(
-            yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False), "utf-8"
-        )
-        from safetensors.torch import save_file
-
-        state = {
-            k: v.detach().cpu().contiguous().clone() for k, v in run.model.state_dict().items()
-        }
-        save_file(state, folder / WEIGHTS, metadata={"format": FORMAT})
-        dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
-        parts = ModelParts(
-            data.entities, data.specs, data.excluded_inputs, dense, data.examples.unit
-        )
-        save_parts(parts, folder)
-        save_interactions(data.examples, folder / INTERACTIONS)
-        if (data.dataset.root / FEATURES).is_file():
-            shutil.copyfile(data.dataset.root / FEATURES, folder / FEATURES)
-        if (run.run_dir / METRICS).is_file():
-            shutil.copyfile(run.run_dir / METRICS, folder / METRICS)
-        fusion = _write_fusion(run, folder)
-        vectors = (
-            _write_item_vectors(run, folder)
-            if run.config.text is not None or fusion is not None
-            else None
-        )
-        recorded = extras(folder, run.model) if extras is not None else {}
-        files = file_table(folder)
-        version = artifact_version(files, created)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "name": bundle_name,
-            "version": version,
-            "created_at": created.astimezone(UTC).isoformat(),
-            "mtlrec_version": __version__,
-            "torch_version": torch.__version__,
-            "source": {
-                "run_dir": str(run.run_dir),
-                "dataset": data.dataset.manifest.get("dataset", {}).get("name"),
-            },
-            "model": {
-                "inputs": run.config.model.inputs.name,
-                "backbone": run.config.model.backbone.name,
-                "tasks": {t: s.kind for t, s in data.specs.items()},
-                "parameters": sum(p.numel() for p in run.model.parameters()),
-                "features": _input_description(run),
-            },
-            "item_vectors": vectors,
-            "fusion": fusion,
-            **recorded,
-            "files": files,
-        }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-        staging.name = f"{bundle_name}-{version}"
-    return out_dir / f"{bundle_name}-{version}"
 
 
 # ----------------------------------------------------------------------------- reading
@@ -317,14 +174,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def build_model(config: ExperimentConfig, parts: ModelParts) -> MultiTaskModel:
+def model_from_parts(config: ExperimentConfig, parts: ModelParts) -> MultiTaskModel:
     """The untrained model of ``config`` over ``parts`` (the global RNG is left untouched)."""
-    from mtlrec.training.experiment import assemble_model
-
     with torch.random.fork_rng(devices=[]):
-        return assemble_model(
-            config, parts.entities, parts.specs, parts.excluded_inputs, parts.dense
-        )
+        return build_model(config, parts.entities, parts.specs, parts.excluded_inputs, parts.dense)
 
 
 def _load_fused(
@@ -374,7 +227,7 @@ def load_artifact(path: Path) -> Artifact:
     manifest = read_manifest(path)
     config = ExperimentConfig.model_validate(yaml.safe_load((path / CONFIG).read_text("utf-8")))
     parts = load_parts(path)
-    model = build_model(config, parts)
+    model = model_from_parts(config, parts)
     model.load_state_dict(load_file(path / WEIGHTS))
     model.eval()
     ranking = None

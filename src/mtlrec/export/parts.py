@@ -36,7 +36,7 @@ INTERACTIONS = "interactions.npz"
 
 @dataclass
 class ModelParts:
-    """Everything :func:`mtlrec.training.experiment.assemble_model` needs besides the config."""
+    """Everything :func:`mtlrec.models.factory.build_model` needs besides the config."""
 
     entities: EntityData
     specs: dict[str, TaskSpec]
@@ -127,7 +127,7 @@ def save_interactions(examples: ExampleSet, path: Path) -> None:
 
 def load_interactions(path: Path, unit: ExampleUnit) -> ExampleSet:
     """An :class:`ExampleSet` of the saved rows (features ``user_row`` / ``item_row`` only,
-    no labels): enough for :func:`mtlrec.pipeline.ranking_data.ranking_data`."""
+    no labels): enough for :func:`mtlrec.evaluation.protocol.ranking_data`."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: np.array(data[key]) for key in data.files}
     features = {

@@ -8,7 +8,8 @@ request:
 - ``variants/int8/weights.safetensors`` (dynamic int8) and
   ``variants/pruned-<method>-<amount>/weights.safetensors``;
 - ``reports/export.json`` and ``reports/export.md``: size, latency and every test metric of
-  the float model and of each variant (:mod:`mtlrec.export.report`), with the ONNX parity.
+  the float model and of each variant (:mod:`mtlrec.export.compression_report`), with the
+  ONNX parity.
 
 The report is also copied to ``report_dir`` (as ``<report_name>.json`` / ``.md``) when given.
 """
@@ -28,11 +29,7 @@ from torch import Tensor
 
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import results_to_json
-from mtlrec.export.artifact import write_artifact
-from mtlrec.export.onnx import PARITY_TOLERANCE, export_onnx, onnx_latency, onnx_parity
-from mtlrec.export.prune import PruneSpec, save_pruned
-from mtlrec.export.quantize import save_int8
-from mtlrec.export.report import (
+from mtlrec.export.compression_report import (
     BenchSettings,
     Metrics,
     compare_metrics,
@@ -42,9 +39,13 @@ from mtlrec.export.report import (
     report_markdown,
     variant_notes,
 )
+from mtlrec.export.onnx import PARITY_TOLERANCE, export_onnx, onnx_latency, onnx_parity
+from mtlrec.export.prune import PruneSpec, save_pruned
+from mtlrec.export.quantize import save_int8
+from mtlrec.export.write import write_artifact
 from mtlrec.models.multitask import MultiTaskModel
-from mtlrec.pipeline.fuse import TrainedRun, load_trained_run
-from mtlrec.training.experiment import evaluate_run, evaluation_sets
+from mtlrec.pipeline.evaluate import evaluate_run, evaluation_sets
+from mtlrec.pipeline.trained_run import TrainedRun, load_trained_run
 
 QUANTIZE_MODES: tuple[str, ...] = ("int8",)
 

@@ -177,10 +177,15 @@ class Fusion(KeywordParams, ABC):
     ``extra_sources_ok`` is False for every fusion that weighs all its sources: then
     :meth:`fuse` needs exactly the sources seen at :meth:`fit`. A fusion that reads only
     some sources (``formula``) sets it True and stores in ``sources_`` the ones it needs.
+
+    ``example_params`` are the keyword parameters the contract tests build it with, sized
+    for their toy (40 users x 30 items, sources ``good``, ``bad`` and ``anti``); empty:
+    the defaults.
     """
 
     name: ClassVar[str]
     extra_sources_ok: ClassVar[bool] = False
+    example_params: ClassVar[dict[str, Any]] = {}
     sources_: tuple[str, ...]
 
     # ------------------------------------------------------------------ parameters

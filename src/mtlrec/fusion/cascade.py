@@ -19,18 +19,16 @@ a :class:`Cascade` from a run. The fusion is fitted on validation users by :meth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mtlrec.baselines.base import Recommender
+from mtlrec.core.types import HeadScorer
 from mtlrec.fusion.base import Fusion, FusionInput
 from mtlrec.fusion.rerank import MMRReranker
-
-HeadScorer = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
-"""``(user_rows (P,), item_rows (P,)) -> {task: (P,) float}``: the multi-task heads' scores."""
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:

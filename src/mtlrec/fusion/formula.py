@@ -156,6 +156,7 @@ class FormulaFusion(Fusion):
 
     name = "formula"
     extra_sources_ok = True
+    example_params = {"formula": "good + 0.1 * bad"}
 
     def __init__(self, formula: str) -> None:
         self._tree, self._variables = parse_formula(formula)

@@ -25,6 +25,7 @@ class LinearFusion(Fusion):
     """Weighted sum of per-user normalised source scores (weights learnt on validation)."""
 
     name = "linear"
+    example_params = {"grid": 6, "rounds": 2}
     weights_: dict[str, float]
     val_ndcg_: float
 

@@ -45,6 +45,7 @@ class RRFFusion(Fusion):
     """Reciprocal rank fusion with an optional per-source weight and a validated ``c``."""
 
     name = "rrf"
+    example_params = {"source_weights": {"good": 1.0, "bad": 0.05, "anti": 0.0}}
     c_: float
 
     def __init__(

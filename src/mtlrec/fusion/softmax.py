@@ -34,6 +34,7 @@ class SoftmaxFusion(Fusion):
     """Softmax-weighted sum of per-user normalised source scores (listwise-trained)."""
 
     name = "softmax"
+    example_params = {"epochs": 100, "lr": 0.1}
     theta_: np.ndarray
     scale_: float
     loss_: float

@@ -197,6 +197,13 @@ class StackingFusion(Fusion):
     """A LightGBM / logistic meta-model over the sources' candidate items."""
 
     name = "stacking"
+    example_params = {
+        "candidates": 8,
+        "n_folds": 3,
+        "n_estimators": 40,
+        "num_leaves": 7,
+        "n_jobs": 1,  # the tests run two workers on two cores
+    }
     feature_names_: list[str]
     model_: MetaModel
     oof_ndcg_: float

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
-from mtlrec.models.inputs import INPUTS, InputEncoder, InputSchema
+from mtlrec.core.schema import InputSchema
+from mtlrec.models.inputs import INPUTS, InputEncoder
+
+if TYPE_CHECKING:
+    from mtlrec.config.experiment import ExperimentConfig
 
 FinetuneMode = Literal["frozen", "top_k", "lora", "full"]
 
@@ -52,8 +56,19 @@ def pack_pairs(
 class CrossEncoderInputs(InputEncoder):
     """LM cross-encoder over the user's profile tokens and the item's text tokens."""
 
+    needs_tokens: ClassVar[bool] = True
+
+    @classmethod
+    def config_params(cls, config: ExperimentConfig) -> dict[str, Any]:
+        """The LM and its fine-tuning mode come from the config's ``text`` section."""
+        text = config.text
+        if text is None:
+            return {}
+        return {"model": text.model, "mode": text.mode, "top_k": text.top_k, "lora_r": text.lora_r}
+
     user_tokens: Tensor
     item_tokens: Tensor
+    user_tokens_left_out: Tensor
 
     def __init__(
         self,
@@ -87,6 +102,8 @@ class CrossEncoderInputs(InputEncoder):
                 raise ValueError(f"the cross-encoder needs the entity table {name!r}")
         self.register_buffer("user_tokens", tables["users.tokens"], persistent=False)
         self.register_buffer("item_tokens", tables["items.tokens"], persistent=False)
+        left_out = tables.get("users.tokens_left_out", tables["users.tokens"][:0])
+        self.register_buffer("user_tokens_left_out", left_out, persistent=False)
         self.out_dim = text_encoder.dim
 
     def train(self, mode: bool = True) -> CrossEncoderInputs:
@@ -95,8 +112,20 @@ class CrossEncoderInputs(InputEncoder):
             self.encoder.eval()  # a frozen LM keeps dropout off during training too
         return self
 
-    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+    def user_profile_tokens(self, features: Mapping[str, Tensor]) -> Tensor:
+        """The profile tokens of each example's user ``(B, Lu)``: the profile without the
+        example's own item where ``user_tokens_row`` points to one (training positives),
+        else the user's profile (``users.tokens``)."""
         user = self.user_tokens[features["user_row"]]  # (B, Lu)
+        rows = features.get("user_tokens_row")
+        if rows is None or not len(self.user_tokens_left_out):
+            return user
+        own = rows >= 0
+        left_out = self.user_tokens_left_out[rows.clamp(min=0)]  # (B, Lu)
+        return torch.where(own[:, None], left_out, user)
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        user = self.user_profile_tokens(features)  # (B, Lu)
         item = self.item_tokens[features["item_row"]]  # (B, Li)
         ids, mask = pack_pairs(user, item, self.cls_id, self.sep_id, self.pad_id)
         keep = int(mask.sum(dim=1).max())  # trim the all-padding tail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +15,19 @@ from mtlrec.models.layers import MLP, AttentionPooling
 
 
 class Head(nn.Module):
-    """Base head. ``forward(rep (B, H), features) -> (B,)`` for one output, else ``(B, C)``."""
+    """Base head. ``forward(rep (B, H), features) -> (B,)`` for one output, else ``(B, C)``.
+
+    ``needs_tokens``: the head reads the items' LM token table (``items.tokens``), which the
+    run then builds; declared here so shared machinery never tests a head's name.
+
+    ``example_params`` are the keyword parameters (beside ``in_dim`` and ``spec``) of a tiny
+    instance: the contract tests build every registered head with them. The contract toy
+    offers the features ``item_tokens`` ``(B, 3)`` (ids below 40, 0 = padding) and
+    ``item_vector`` ``(B, 8)``.
+    """
+
+    needs_tokens: ClassVar[bool] = False
+    example_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, in_dim: int, spec: TaskSpec) -> None:
         super().__init__()
@@ -55,6 +68,8 @@ HEADS: Registry[type[Head]] = Registry("head")
 class FullyConnectedHead(Head):
     """An MLP then a linear layer to ``spec.n_outputs`` logits (or values)."""
 
+    example_params = {"hidden": (8,)}
+
     def __init__(
         self, in_dim: int, spec: TaskSpec, hidden: Sequence[int] = (), dropout: float = 0.0
     ):
@@ -76,6 +91,9 @@ class SelfAttentionHead(Head):
     contextualised by one self-attention layer, then pooled by attention from ``rep``. The
     pooled vector and ``rep`` feed a linear output. Used for item attribute matching.
     """
+
+    needs_tokens: ClassVar[bool] = True
+    example_params = {"tokens": "item_tokens", "vocab_size": 40, "dim": 8, "heads": 2}
 
     def __init__(
         self,
@@ -112,6 +130,8 @@ class CosineHead(Head):
     With ``against`` (a feature ``(B, E)``, e.g. the item's LM embedding): returns the
     logit ``scale * cos(W rep, V against) + bias`` ``(B,)``.
     """
+
+    example_params = {"against": "item_vector", "against_dim": 8, "dim": 8}
 
     def __init__(
         self,

@@ -10,33 +10,16 @@ embedding, and the batch only carries four integer columns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from mtlrec.core.registry import Registry
+from mtlrec.core.schema import InputSchema
 
-
-@dataclass(frozen=True)
-class InputSchema:
-    """What the input encoder can read.
-
-    ``n_user_ids`` / ``n_item_ids``: sizes of the train id vocabularies (0 = not used).
-    ``categorical``: ``"users.gender" -> vocab size`` (tables of shape ``(N,)`` or, for
-    list-valued columns, ``(N, L)`` padded with 0); ``numeric``: standardised ``(N,)``
-    columns; ``text``: ``"items.text" -> D`` LM embedding tables ``(N, D)``; ``dense``:
-    per-example vectors in the batch (e.g. ``review_profile`` ``(B, D)``).
-    """
-
-    n_user_ids: int = 0
-    n_item_ids: int = 0
-    categorical: Mapping[str, int] = field(default_factory=dict)
-    numeric: tuple[str, ...] = ()
-    text: Mapping[str, int] = field(default_factory=dict)
-    dense: Mapping[str, int] = field(default_factory=dict)
-    """Per-example vectors carried in the batch itself: ``name -> D`` for ``(B, D)``."""
+if TYPE_CHECKING:
+    from mtlrec.config.experiment import ExperimentConfig
 
 
 def _row_key(name: str) -> str:
@@ -48,9 +31,21 @@ def _buffer_name(name: str) -> str:
 
 
 class InputEncoder(nn.Module):
-    """Base of input encoders: ``forward(features) -> (B, out_dim)``."""
+    """Base of input encoders: ``forward(features) -> (B, out_dim)``.
+
+    A subclass declares what it needs instead of being special-cased by name:
+    ``needs_tokens`` (the run must build the ``users.tokens`` / ``items.tokens`` tables) and
+    :meth:`config_params` (constructor parameters taken from other config sections).
+    """
 
     out_dim: int
+    needs_tokens: ClassVar[bool] = False
+
+    @classmethod
+    def config_params(cls, config: ExperimentConfig) -> dict[str, Any]:
+        """Constructor parameters this encoder takes from the experiment config beyond its
+        own ``model.inputs.params`` (which override them); none by default."""
+        return {}
 
 
 class FeatureInputs(InputEncoder):

@@ -15,8 +15,8 @@ import polars as pl
 
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.data.fetch import FetchSettings
+from mtlrec.pipeline.run_data import RunData
 from mtlrec.text.templates import TextTemplates
-from mtlrec.training.run_data import RunData
 
 MAX_REVIEWS = 20
 """Training reviews per item in a review-based item text."""

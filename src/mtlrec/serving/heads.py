@@ -1,6 +1,6 @@
 """Per-task predictions of the multi-task heads for the service: known and unknown users.
 
-A known user is scored exactly as in evaluation (:func:`~mtlrec.training.evaluate.
+A known user is scored exactly as in evaluation (:func:`~mtlrec.models.scoring.
 pair_features`: the user's id index and per-user stand-ins). An unknown user is the train
 vocabulary's ``<unk>`` user (id index 0, the index every user unseen in training gets) with
 per-user vectors made from what the request tells: ``history_profile`` is the mean LM
@@ -21,19 +21,10 @@ import torch
 
 from mtlrec.data.examples import EntityData
 from mtlrec.models.multitask import MultiTaskModel
-from mtlrec.training.evaluate import SCORABLE_KINDS, head_value, pair_features
+from mtlrec.models.scoring import head_value, pair_features, scorable_tasks
 
 HISTORY_PROFILE = "history_profile"
 ITEM_TEXT = "items.text"
-
-
-def scorable_tasks(model: MultiTaskModel) -> list[str]:
-    """Heads with one number per (user, item) pair, at the interaction level."""
-    return [
-        name
-        for name, spec in model.specs.items()
-        if spec.kind in SCORABLE_KINDS and spec.level == "interaction"
-    ]
 
 
 class HeadPredictor:

@@ -185,6 +185,40 @@ def user_profile_texts(
     return profiles
 
 
+def leave_one_out_profile_texts(
+    interactions_with_split: pl.DataFrame,
+    items_text: Mapping[str, str],
+    max_items: int = 10,
+) -> dict[tuple[str, str], str]:
+    """The item profile of :func:`user_profile_texts` (no reviews) with one item left out.
+
+    For every user and each item among the user's ``max_items`` most recent distinct
+    training items: the profile of that user without that item (the next most recent
+    training item, if any, takes its place), keyed by ``(user_id, item_id)``. A training
+    example of that pair reads this profile, so it never sees its own item; pairs absent
+    here (valid / test examples, older items) read the user's plain profile.
+    """
+    if "split" not in interactions_with_split.columns:
+        raise ValueError("user profiles need interactions with a 'split' column (data.split)")
+    train = _recent_first(interactions_with_split.filter(pl.col("split") == TRAIN))
+    known = pl.Series(list(items_text), dtype=pl.String())
+    recent = (
+        train.select("user_id", "item_id")
+        .filter(pl.col("item_id").is_in(known.implode()))
+        .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
+        .group_by("user_id", maintain_order=True)
+        .agg(pl.col("item_id").head(max_items + 1))
+    )
+    profiles: dict[tuple[str, str], str] = {}
+    for user, ids in recent.iter_rows():
+        for left_out in ids[:max_items]:
+            parts = [items_text[i] for i in ids if i != left_out and items_text[i]][:max_items]
+            profiles[(str(user), str(left_out))] = (
+                "Recent items: " + " | ".join(parts) if parts else ""
+            )
+    return profiles
+
+
 @dataclass(frozen=True)
 class TextTemplates:
     """The knobs of the text templates, with methods that apply them."""

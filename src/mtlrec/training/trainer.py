@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from mtlrec.config.experiment import TrainingConfig
 from mtlrec.core.types import Batch, TaskSpec
 from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.multitask import MultiTaskModel
@@ -57,13 +58,67 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class Trainer:
-    """Trains a :class:`MultiTaskModel` with a weighting strategy.
+@dataclass(frozen=True)
+class TrainerSettings:
+    """How the :class:`Trainer` optimises: one value object instead of twenty arguments.
 
-    ``monitor``/``mode`` name the validation metric that decides the best epoch (used by
-    early stopping and best-checkpoint restore). ``checkpoint_dir`` receives ``last.pt``
-    (model, optimizer, scheduler, weighting, callbacks, RNG) after every epoch and
-    ``best.pt`` (weights) when the monitored metric improves.
+    ``stages`` (empty: one stage of ``max_epochs`` over every task) decide which tasks train
+    in which epoch; with stages, the epochs run are their sum. ``monitor``/``mode`` name the
+    validation metric that decides the best epoch (early stopping and best-weights restore).
+    Build it from a run's config with :meth:`from_config`; change one field with
+    :func:`dataclasses.replace`.
+    """
+
+    optimizer: OptimizerName = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: ScheduleName = "cosine"
+    warmup_steps: int = 0
+    max_epochs: int = 10
+    stages: tuple[Stage, ...] = ()
+    grad_clip: float | None = None
+    accumulate: int = 1
+    precision: Precision = "fp32"
+    device: str = "cpu"
+    seed: int = 0
+    monitor: str | None = None
+    mode: Literal["min", "max"] = "max"
+    restore_best: bool = True
+
+    @classmethod
+    def from_config(cls, training: TrainingConfig, seed: int = 0) -> TrainerSettings:
+        """The settings of a run's ``training`` section; the monitored metric and its mode
+        come from ``training.early_stopping`` (none: no best epoch is tracked)."""
+        stopping = training.early_stopping
+        return cls(
+            optimizer=training.optimizer,
+            lr=training.lr,
+            weight_decay=training.weight_decay,
+            momentum=training.momentum,
+            schedule=training.schedule,
+            warmup_steps=training.warmup_steps,
+            max_epochs=training.epochs,
+            stages=tuple(
+                Stage(s.epochs, tuple(s.tasks) if s.tasks else None) for s in training.stages
+            ),
+            grad_clip=training.grad_clip,
+            accumulate=training.accumulate,
+            precision=training.precision,
+            device=training.device,
+            seed=seed,
+            monitor=stopping.monitor if stopping is not None else None,
+            mode=stopping.mode if stopping is not None else "max",
+        )
+
+
+class Trainer:
+    """Trains a :class:`MultiTaskModel` with a weighting strategy, as ``settings`` say.
+
+    ``checkpoint_dir`` receives ``last.pt`` (model, optimizer, scheduler, weighting,
+    callbacks, RNG) after every epoch and ``best.pt`` (weights) when the monitored metric
+    (``settings.monitor``) improves. ``stages`` and ``max_epochs`` are read from the
+    settings once; callbacks may read them.
     """
 
     def __init__(
@@ -71,44 +126,21 @@ class Trainer:
         model: MultiTaskModel,
         specs: Mapping[str, TaskSpec],
         weighting: Weighting,
+        settings: TrainerSettings | None = None,
         *,
-        optimizer: OptimizerName = "adamw",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
-        schedule: ScheduleName = "cosine",
-        warmup_steps: int = 0,
-        max_epochs: int = 10,
-        stages: Sequence[Stage] = (),
-        grad_clip: float | None = None,
-        accumulate: int = 1,
-        precision: Precision = "fp32",
-        device: str = "cpu",
-        seed: int = 0,
-        monitor: str | None = None,
-        mode: Literal["min", "max"] = "max",
-        restore_best: bool = True,
         checkpoint_dir: Path | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.model, self.specs, self.weighting = model, dict(specs), weighting
-        self.optimizer_name, self.lr, self.weight_decay, self.momentum = (
-            optimizer,
-            lr,
-            weight_decay,
-            momentum,
-        )
-        self.schedule, self.warmup_steps = schedule, warmup_steps
-        self.stages = tuple(stages) or (Stage(max_epochs),)
+        self.settings = settings if settings is not None else TrainerSettings()
+        self.stages = self.settings.stages or (Stage(self.settings.max_epochs),)
         self.max_epochs = sum(s.epochs for s in self.stages)
-        self.grad_clip, self.accumulate, self.precision = grad_clip, accumulate, precision
-        self.device, self.seed = torch.device(device), seed
-        self.monitor, self.mode, self.restore_best = monitor, mode, restore_best
+        self.device = torch.device(self.settings.device)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.callbacks = list(callbacks)
-        if precision == "fp16" and self.device.type != "cuda":
+        if self.settings.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("fp16 mixed precision needs CUDA; use bf16 on the CPU")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.settings.precision == "fp16")
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.state = TrainState()
@@ -125,9 +157,9 @@ class Trainer:
         return tuple(self.specs)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.precision == "fp32":
+        if self.settings.precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        dtype = torch.bfloat16 if self.settings.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
     def task_losses(self, batch: Batch, tasks: Sequence[str]) -> dict[str, Tensor]:
@@ -152,11 +184,18 @@ class Trainer:
     def _setup(self, steps_per_epoch: int) -> None:
         self.model.to(self.device)
         self.weighting.to(self.device)
+        settings = self.settings
         self.optimizer = build_optimizer(
-            self._parameters(), self.optimizer_name, self.lr, self.weight_decay, self.momentum
+            self._parameters(),
+            settings.optimizer,
+            settings.lr,
+            settings.weight_decay,
+            settings.momentum,
         )
         total = max(1, self.max_epochs * steps_per_epoch)
-        self.scheduler = build_scheduler(self.optimizer, total, self.warmup_steps, self.schedule)
+        self.scheduler = build_scheduler(
+            self.optimizer, total, settings.warmup_steps, settings.schedule
+        )
         self.state.steps_per_epoch = steps_per_epoch
 
     # ---------------------------------------------------------------- training
@@ -167,8 +206,8 @@ class Trainer:
         resume_from: Path | None = None,
     ) -> TrainState:
         """Train for the configured epochs (or until a callback stops), then restore the best."""
-        seed_everything(self.seed)
-        self._setup(-(-len(train) // self.accumulate))
+        seed_everything(self.settings.seed)
+        self._setup(-(-len(train) // self.settings.accumulate))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         for callback in self.callbacks:
@@ -210,7 +249,7 @@ class Trainer:
             losses = self.task_losses(batch, tasks)
             if not losses:
                 continue
-            scaled = {t: loss / self.accumulate for t, loss in losses.items()}
+            scaled = {t: loss / self.settings.accumulate for t, loss in losses.items()}
             context = WeightingContext(
                 step=self.state.step, epoch=self.state.epoch, shared_parameters=shared
             )
@@ -219,7 +258,7 @@ class Trainer:
             for task, loss in losses.items():
                 sums[task] = sums.get(task, 0.0) + float(loss.detach())
                 counts[task] = counts.get(task, 0) + 1
-            if pending == self.accumulate:
+            if pending == self.settings.accumulate:
                 self._optimizer_step(losses, weights)
                 pending = 0
         if pending:
@@ -229,9 +268,9 @@ class Trainer:
 
     def _optimizer_step(self, losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> None:
         assert self.optimizer is not None
-        if self.grad_clip:
+        if self.settings.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(list(self._parameters()), self.grad_clip)
+            torch.nn.utils.clip_grad_norm_(list(self._parameters()), self.settings.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -255,12 +294,14 @@ class Trainer:
         metrics = validate(self.model) if validate is not None else {}
         metrics = {**metrics, **throughput}
         self.state.improved = False
-        if self.monitor is not None:
-            if self.monitor not in metrics:
-                raise KeyError(f"monitored metric {self.monitor!r} not in {sorted(metrics)}")
-            value = metrics[self.monitor]
+        monitor = self.settings.monitor
+        if monitor is not None:
+            if monitor not in metrics:
+                raise KeyError(f"monitored metric {monitor!r} not in {sorted(metrics)}")
+            value = metrics[monitor]
             best = self.state.best
-            better = best is None or (value > best if self.mode == "max" else value < best)
+            maximise = self.settings.mode == "max"
+            better = best is None or (value > best if maximise else value < best)
             if math.isfinite(value) and better:
                 self.state.best, self.state.best_epoch, self.state.improved = (
                     value,
@@ -326,5 +367,5 @@ class Trainer:
             and (self.checkpoint_dir / "best.pt").exists()
         ):
             best = torch.load(self.checkpoint_dir / "best.pt", map_location=self.device)["model"]
-        if self.restore_best and best is not None:
+        if self.settings.restore_best and best is not None:
             self.model.load_state_dict(best)

@@ -27,7 +27,7 @@ import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -55,10 +55,13 @@ class Weighting(nn.Module, ABC):
     """A multi-task weighting strategy over the tasks ``tasks`` (in this order).
 
     Subclasses take explicit keyword arguments in ``__init__`` and store them untouched
-    as attributes of the same name (scikit-learn's estimator rule).
+    as attributes of the same name (scikit-learn's estimator rule). ``example_params``
+    are the keyword parameters (beside ``tasks``) the contract tests build it with; empty:
+    the defaults, which suit the two-task toy (tasks ``reg`` and ``clf``).
     """
 
     kind: ClassVar[Literal["loss", "gradient"]]
+    example_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, tasks: Sequence[str]) -> None:
         super().__init__()
@@ -68,6 +71,12 @@ class Weighting(nn.Module, ABC):
         if len(set(names)) != len(names):
             raise ValueError(f"task names must be unique, got {list(names)}")
         self.tasks: tuple[str, ...] = names
+
+    @classmethod
+    def task_defaults(cls, task_weights: Mapping[str, float]) -> dict[str, Any]:
+        """Parameters this strategy takes from the tasks' own settings (each task's static
+        ``weight``) when the config does not give them; none by default."""
+        return {}
 
     @abstractmethod
     def weights(self) -> dict[str, float]:
@@ -144,6 +153,16 @@ WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting")
 def make_weighting(name: str, tasks: Sequence[str], **params: object) -> Weighting:
     """Build the strategy registered as ``name`` for ``tasks`` with its keyword params."""
     return WEIGHTINGS.get(name)(tasks, **params)
+
+
+def weighting_for_tasks(
+    name: str, task_weights: Mapping[str, float], **params: object
+) -> Weighting:
+    """The strategy ``name`` over the tasks of ``task_weights`` (task -> its static weight):
+    ``params`` first, then what the strategy takes from the tasks
+    (:meth:`Weighting.task_defaults`)."""
+    cls = WEIGHTINGS.get(name)
+    return cls(list(task_weights), **{**cls.task_defaults(task_weights), **params})
 
 
 def sum_losses(losses: Sequence[Tensor]) -> Tensor:

@@ -7,6 +7,7 @@ example ESMM and MMoE weight their task losses this way).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,6 +29,11 @@ class StaticWeighting(LossWeighting):
         unknown = sorted(set(lambdas or {}) - set(self.tasks))
         if unknown:
             raise KeyError(f"lambdas for unknown tasks {unknown}; tasks are {list(self.tasks)}")
+
+    @classmethod
+    def task_defaults(cls, task_weights: Mapping[str, float]) -> dict[str, Any]:
+        """Without ``lambdas``, each task's own static ``weight`` is its lambda."""
+        return {"lambdas": dict(task_weights)}
 
     def weights(self) -> dict[str, float]:
         given = self.lambdas or {}

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from mtlrec.data.report import FileTally, ReadReport
+from mtlrec.data.read_report import FileTally, ReadReport
 from mtlrec.data.schema import INTERACTION_SCHEMA, ITEM_SCHEMA, REVIEW_SCHEMA, CanonicalTables
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 

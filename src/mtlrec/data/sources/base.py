@@ -12,7 +12,7 @@ from typing import BinaryIO, ClassVar, TextIO
 import polars as pl
 
 from mtlrec.core.registry import Registry
-from mtlrec.data.report import DataFormatError, ReadReport
+from mtlrec.data.read_report import DataFormatError, ReadReport
 from mtlrec.data.schema import CanonicalTables
 
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from mtlrec.data.report import DataFormatError, FileTally, ReadReport
+from mtlrec.data.read_report import DataFormatError, FileTally, ReadReport
 from mtlrec.data.schema import INTERACTION_SCHEMA, CanonicalTables, conform
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 

@@ -31,7 +31,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mtlrec.data.report import DataFormatError, FileTally, ReadReport
+from mtlrec.data.read_report import DataFormatError, FileTally, ReadReport
 from mtlrec.data.schema import EVENT_TYPES, TABLE_SCHEMAS, CanonicalTables
 from mtlrec.data.sources.base import FORMATS, SOURCES, FileParser, Source, numbered_lines, open_text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -42,7 +43,13 @@ class Backbone(nn.Module, ABC):
     weighting strategies operate on); the last one is the last shared layer's weight.
     ``compose(logits)`` may rewrite head outputs (ESMM's probability chain); default: none.
     ``gate_levels()`` describes the expert gates (MMoE, PLE) for gate-utilisation reports.
+
+    ``example_params`` are the keyword parameters (beside ``in_dim`` and ``tasks``) of a
+    tiny instance: the contract tests build every registered backbone with them, for the
+    toy tasks ``click`` (binary), ``score`` (regression) and ``tags`` (multilabel).
     """
+
+    example_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, in_dim: int, tasks: Sequence[str]) -> None:
         super().__init__()

@@ -29,6 +29,8 @@ def logit_of_product(log_probs: Tensor) -> Tensor:
 class ESMM(Backbone):
     """Per-task towers; ``cascade`` lists the tasks in funnel order (others are left alone)."""
 
+    example_params = {"cascade": ("click",), "tower": (32, 16), "dropout": 0.0}
+
     def __init__(
         self,
         in_dim: int,

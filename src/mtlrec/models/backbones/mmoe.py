@@ -15,6 +15,8 @@ from mtlrec.models.layers import MLP, Gate, mix_experts
 class MMoE(Backbone):
     """``n_experts`` expert MLPs; task ``t`` sees ``sum_e gate_t(x)_e * expert_e(x)``."""
 
+    example_params = {"n_experts": 3, "expert": (32,), "tower": (16,), "dropout": 0.0}
+
     def __init__(
         self,
         in_dim: int,

@@ -74,6 +74,8 @@ class ExtractionLayer(nn.Module):
 class PLE(Backbone):
     """``levels`` extraction layers, then a tower per task."""
 
+    example_params = {"levels": 2, "expert": (32,), "tower": (16,), "dropout": 0.0}
+
     def __init__(
         self,
         in_dim: int,

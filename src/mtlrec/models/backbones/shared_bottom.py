@@ -18,6 +18,8 @@ class SharedBottom(Backbone):
     whose pooled output then feeds every tower directly).
     """
 
+    example_params = {"shared": (32,), "tower": (16,), "dropout": 0.0}
+
     def __init__(
         self,
         in_dim: int,

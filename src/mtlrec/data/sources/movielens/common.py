@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mtlrec.data.report import FileTally
+from mtlrec.data.read_report import FileTally
 
 GENRES_100K: tuple[str, ...] = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",

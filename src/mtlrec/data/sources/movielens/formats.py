@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from mtlrec.data.report import FileTally, ReadReport
+from mtlrec.data.read_report import FileTally, ReadReport
 from mtlrec.data.sources.base import FORMATS
 from mtlrec.data.sources.movielens.common import (
     GENDERS,

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from mtlrec.data.report import FileTally, ReadReport
+from mtlrec.data.read_report import FileTally, ReadReport
 from mtlrec.data.schema import CanonicalTables
 from mtlrec.data.sources.base import SOURCES, Source
 from mtlrec.data.sources.movielens.formats import (

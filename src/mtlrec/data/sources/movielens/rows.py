@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from mtlrec.data.report import DataFormatError, FileTally
+from mtlrec.data.read_report import DataFormatError, FileTally
 from mtlrec.data.schema import INTERACTION_SCHEMA, conform
 from mtlrec.data.sources.base import numbered_lines, open_text
 from mtlrec.data.sources.movielens.common import StarScale, _int, _RowError

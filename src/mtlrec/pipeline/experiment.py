@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,15 +18,16 @@ import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import TaskSpec
-from mtlrec.data.examples import SPLITS, EntityData, ExampleSet
+from mtlrec.data.examples import SPLITS
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
 from mtlrec.evaluation.gates import feature_batches, gate_utilisation
-from mtlrec.models.backbones import BACKBONES
-from mtlrec.models.heads import HEADS, Head
-from mtlrec.models.inputs import INPUTS
+from mtlrec.evaluation.model_metrics import flatten
+from mtlrec.models.factory import build_model
+from mtlrec.models.heads import Head
 from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.pipeline.evaluate import evaluate_run, evaluation_sets, negative_config
+from mtlrec.pipeline.run_data import RunData, load_run_data
 from mtlrec.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -35,66 +35,21 @@ from mtlrec.training.callbacks import (
     ProgressBar,
     TensorBoardLogger,
 )
-from mtlrec.training.evaluate import evaluation_set, flatten, ranking_metrics, task_metrics
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
-from mtlrec.training.run_data import RunData, load_run_data
-from mtlrec.training.trainer import Stage, Trainer
-from mtlrec.weighting import make_weighting
+from mtlrec.training.trainer import Trainer, TrainerSettings
+from mtlrec.weighting.base import weighting_for_tasks
 
 
-def build_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
-    """Inputs -> backbone -> heads, from the config and the run's data (output biases at the
-    training label priors, see :func:`_init_heads_from_priors`)."""
+def build_run_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
+    """The model of ``config`` over the run's data (:func:`mtlrec.models.factory.build_model`),
+    output biases at the training label priors (see :func:`_init_heads_from_priors`)."""
     dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
-    model = assemble_model(config, data.entities, data.specs, data.excluded_inputs, dense)
+    model = build_model(config, data.entities, data.specs, data.excluded_inputs, dense)
     heads = {name: cast(Head, head) for name, head in model.heads.items()}
     _init_heads_from_priors(
         heads, data, negative_config(config, config.training.negatives.per_positive)
     )
     return model
-
-
-def assemble_model(
-    config: ExperimentConfig,
-    entities: EntityData,
-    specs: Mapping[str, TaskSpec],
-    excluded_inputs: set[str],
-    dense: Mapping[str, int],
-) -> MultiTaskModel:
-    """The untrained model of ``config`` over ``entities`` (their tables become buffers).
-
-    ``specs``: the tasks; ``excluded_inputs``: label source columns never used as inputs;
-    ``dense``: the per-example vectors the batches carry (name -> width, e.g.
-    ``history_profile`` ``(B, 384)``). Needs no examples, so a saved artifact can rebuild the
-    model without the dataset (:mod:`mtlrec.export.artifact`).
-    """
-    n_users = int(entities.user_vocab_index.max()) + 1 if len(entities.user_ids) else 0
-    n_items = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 0
-    schema = entities.schema(n_users, n_items, excluded_inputs, dict(dense))
-    inputs_cls = INPUTS.get(config.model.inputs.name)
-    params = dict(config.model.inputs.params)
-    if config.model.inputs.name == "cross_encoder" and config.text is not None:
-        text = config.text  # the LM and its fine-tuning mode come from the text section
-        params = {
-            "model": text.model,
-            "mode": text.mode,
-            "top_k": text.top_k,
-            "lora_r": text.lora_r,
-            **params,
-        }
-    inputs = inputs_cls(schema, entities.tables, **params)
-    backbone = BACKBONES.get(config.model.backbone.name)(
-        inputs.out_dim, list(specs), **config.model.backbone.params
-    )
-    heads = {}
-    for name, spec in specs.items():
-        chosen = (config.tasks or {}).get(name)
-        head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
-        heads[name] = HEADS.get(head.name)(backbone.out_dim(name), spec, **head.params)
-    head_tables = {}
-    if "items.tokens" in entities.tables:  # the self-attention head reads item tokens
-        head_tables["item_tokens"] = (entities.tables["items.tokens"], "item_row")
-    return MultiTaskModel(inputs, backbone, heads, specs, head_tables)
 
 
 def _init_heads_from_priors(
@@ -115,66 +70,6 @@ def _init_heads_from_priors(
         mean = (total / count).reshape(-1)
         prior = mean if spec.kind == "regression" else torch.logit(mean.clamp(1e-4, 1 - 1e-4))
         head.init_output(prior)
-
-
-def negative_config(config: ExperimentConfig, per_positive: int) -> NegativeConfig | None:
-    """Sampled negatives for tasks with a ``negative_label`` (None when there are none)."""
-    labels = {
-        n: t.negative_label for n, t in (config.tasks or {}).items() if t.negative_label is not None
-    }
-    if not labels or not per_positive:
-        return None
-    return NegativeConfig(per_positive, config.training.negatives.strategy, labels)
-
-
-def evaluation_sets(
-    config: ExperimentConfig, data: RunData, splits: tuple[str, ...]
-) -> dict[str, ExampleSet]:
-    """Examples of each split plus their fixed sampled negatives for implicit tasks."""
-    negatives = negative_config(config, config.training.eval_negatives)
-    return {s: evaluation_set(data.examples, s, data.entities, negatives) for s in splits}
-
-
-def evaluate_run(
-    config: ExperimentConfig,
-    data: RunData,
-    model: MultiTaskModel,
-    splits: tuple[str, ...] = ("valid", "test"),
-    ranking: bool = True,
-    sets: Mapping[str, ExampleSet] | None = None,
-) -> dict[str, Any]:
-    """Per-task metrics (all examples and the cold-item slice) and full ranking per split.
-
-    ``sets`` may hold the evaluation sets already built by :func:`evaluation_sets` (the
-    validation set is evaluated every epoch; its fixed negatives are drawn once).
-    """
-    sets = sets if sets is not None else evaluation_sets(config, data, splits)
-    device, batch = config.training.device, config.evaluation.batch_size
-    results: dict[str, Any] = {}
-    for split in splits:
-        subset = sets[split]
-        rows: dict[str, dict[str, float]] = task_metrics(model, subset, data.specs, batch, device)
-        cold = subset.select(subset.cold_item)
-        if len(cold):
-            rows.update(
-                {
-                    f"{t} (cold items)": m
-                    for t, m in task_metrics(model, cold, data.specs, batch, device).items()
-                }
-            )
-        if ranking and config.evaluation.ranking_task is not None:
-            slices = ranking_metrics(
-                model,
-                data.examples,
-                data.entities,
-                config.evaluation.ranking_task,
-                split,
-                config.evaluation.ks,
-                device=device,
-            )
-            rows.update({f"ranking ({name})": values for name, values in slices.items()})
-        results[split] = rows
-    return results
 
 
 GATE_SAMPLE = 20_000
@@ -217,13 +112,13 @@ def train_model(
 ) -> tuple[MultiTaskModel, Trainer]:
     """Build and train a model on the run's data; returns it with its best weights."""
     torch.manual_seed(config.seed)
-    model = build_model(config, data)
+    model = build_run_model(config, data)
     train_cfg = config.training
-    weighting = make_weighting(config.weighting.name, list(data.specs), **config.weighting.params)
-    if config.weighting.name == "static" and "lambdas" not in config.weighting.params:
-        weighting = make_weighting(
-            "static", list(data.specs), lambdas={n: s.weight for n, s in data.specs.items()}
-        )
+    weighting = weighting_for_tasks(
+        config.weighting.name,
+        {n: s.weight for n, s in data.specs.items()},
+        **config.weighting.params,
+    )
     loader = ExampleLoader(
         data.examples.subset("train"),
         train_cfg.batch_size,
@@ -255,21 +150,7 @@ def train_model(
         model,
         data.specs,
         weighting,
-        optimizer=train_cfg.optimizer,
-        lr=train_cfg.lr,
-        weight_decay=train_cfg.weight_decay,
-        momentum=train_cfg.momentum,
-        schedule=train_cfg.schedule,
-        warmup_steps=train_cfg.warmup_steps,
-        max_epochs=train_cfg.epochs,
-        stages=[Stage(s.epochs, tuple(s.tasks) if s.tasks else None) for s in train_cfg.stages],
-        grad_clip=train_cfg.grad_clip,
-        accumulate=train_cfg.accumulate,
-        precision=train_cfg.precision,
-        device=train_cfg.device,
-        seed=config.seed,
-        monitor=stopping.monitor if stopping else None,
-        mode=stopping.mode if stopping else "max",
+        TrainerSettings.from_config(train_cfg, seed=config.seed),
         checkpoint_dir=run_dir / "checkpoints",
         callbacks=callbacks,
     )
@@ -294,6 +175,7 @@ def run_experiment(
     start = time.perf_counter()
     data = load_run_data(config, settings, console)
     data.timings["data_s"] = time.perf_counter() - start
+    write_prepared_record(data, run_dir)
     start = time.perf_counter()
     model, trainer = train_model(config, data, run_dir, resume=resume)
     data.timings["train_s"] = time.perf_counter() - start
@@ -321,6 +203,36 @@ def run_experiment(
     return payload
 
 
+PREPARED_RECORD = "prepared.json"
+"""The run folder's record of the prepared dataset it was trained on."""
+
+
+def write_prepared_record(data: RunData, run_dir: Path) -> None:
+    """``RUN/prepared.json``: the prepared folder, its format version and the sha256 of its
+    ``manifest.json`` (which records the sources' sha256, the config and the split)."""
+    record = {
+        "root": str(data.dataset.root),
+        "format_version": data.dataset.manifest.get("format_version"),
+        "manifest_sha256": data.dataset.manifest_sha256,
+    }
+    (run_dir / PREPARED_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def check_prepared_record(data: RunData, run_dir: Path, console: Console) -> None:
+    """Warn when the prepared dataset a run is loaded back with is not the one it was
+    trained on (its manifest changed: re-prepared, other sources or another split)."""
+    path = run_dir / PREPARED_RECORD
+    if not path.is_file():
+        return
+    recorded = json.loads(path.read_text()).get("manifest_sha256")
+    if recorded != data.dataset.manifest_sha256:
+        console.print(
+            f"[yellow]warning:[/] {run_dir} was trained on prepared data with manifest "
+            f"sha256 {str(recorded)[:12]}, now {data.dataset.manifest_sha256[:12]} "
+            f"({data.dataset.root}); its split may differ"
+        )
+
+
 def load_config_file(run_dir: Path) -> ExperimentConfig:
     """The resolved config saved in a run folder."""
     return ExperimentConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
@@ -330,7 +242,8 @@ def evaluate_saved_run(run_dir: Path, settings: FetchSettings, console: Console)
     """Rebuild a run's model from its folder, load ``model.pt`` and evaluate it again."""
     config = load_config_file(run_dir)
     data = load_run_data(config, settings, console)
-    model = build_model(config, data)
+    check_prepared_record(data, run_dir, console)
+    model = build_run_model(config, data)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
     results = evaluate_run(config, data, model)
     print_results(console, results)

@@ -1,15 +1,16 @@
 """The data of one run: the prepared dataset, examples, entities, task specs and LM tables.
 
-``load_run_data`` prepares the dataset once (cached by config), builds the examples and
-entity tables and, when the config asks for it, the LM inputs: item and user text
-embeddings, per-example review profiles (the user's other training reviews), token tables
+``load_run_data`` prepares the dataset once (:func:`mtlrec.data.cache.cached_prepare`:
+keyed by the data config, the data-format version and the source files' sha256), builds
+the examples and entity tables and, when the config asks for it, the LM inputs: item and
+user text embeddings, per-example review profiles (the user's other training reviews), token tables
 for the cross-encoder or the self-attention head, and the ``review_text`` similarity target.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,16 +19,22 @@ import torch
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.core.registry import Registry
 from mtlrec.core.types import TaskSpec
+from mtlrec.data.cache import cached_prepare
 from mtlrec.data.examples import EntityData, ExampleSet, load_examples
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.data.labels import read_tasks
-from mtlrec.data.prepare import prepare
 from mtlrec.data.store import PreparedDataset
+from mtlrec.models.heads import HEADS
+from mtlrec.models.inputs import INPUTS
 
-TEXT_TASKS: tuple[str, ...] = ("review_text",)
-"""Tasks whose labels are LM embeddings: ``review_text`` is the embedding of the example's
-own review (a similarity target, never an input)."""
+LMTargetBuilder = Callable[["ExperimentConfig", "RunData", Any, Any, int], None]
+"""``build(config, data, encoder, cache, batch_size)``: adds an LM-made task's labels, masks
+and :class:`TaskSpec` to ``data``."""
+
+LM_TASKS: Registry[LMTargetBuilder] = Registry("LM task")
+"""Tasks whose labels the language model makes (not the prepared dataset), by name."""
 
 
 @dataclass
@@ -42,26 +49,16 @@ class RunData:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepared_dataset(config: ExperimentConfig, settings: FetchSettings) -> PreparedDataset:
-    """The prepared dataset of ``config.data``, prepared once into the cache (keyed by config)."""
-    key = hashlib.sha256(config.data.model_dump_json().encode()).hexdigest()[:12]
-    name = config.data.dataset.name or "custom"
-    root = settings.cache_dir / "prepared" / f"{name}-{key}"
-    if not (root / "manifest.json").is_file():
-        prepare(config.data, root, settings)
-    return PreparedDataset.load(root)
-
-
 def _task_specs(config: ExperimentConfig, available: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
     if config.tasks is None:
         return available
-    unknown = sorted(set(config.tasks) - set(available) - set(TEXT_TASKS))
+    unknown = sorted(set(config.tasks) - set(available) - set(LM_TASKS))
     if unknown:
         raise ValueError(f"tasks {unknown} are not in the dataset; it has {sorted(available)}")
     specs = {}
     for name, task in config.tasks.items():
-        if name in TEXT_TASKS:
-            continue  # built from the LM with the text tables (_attach_review_target)
+        if name in LM_TASKS:
+            continue  # built from the LM with the text tables (see LM_TASKS)
         base = available[name]
         specs[name] = TaskSpec(
             name, base.kind, base.n_outputs, task.loss, task.weight, level=base.level
@@ -71,17 +68,25 @@ def _task_specs(config: ExperimentConfig, available: dict[str, TaskSpec]) -> dic
 
 def load_run_data(config: ExperimentConfig, settings: FetchSettings, console: Console) -> RunData:
     """Prepare (or reuse) the dataset, build examples and, if asked, the LM embedding tables."""
-    dataset = prepared_dataset(config, settings)
+    dataset = cached_prepare(config.data, settings)
     examples, entities, available = load_examples(dataset)
     specs = _task_specs(config, available)
     sources = {t["name"]: t.get("source_columns", []) for t in read_tasks(dataset.root)}
     excluded = {column for name in specs for column in sources.get(name, [])}
     data = RunData(dataset, examples, entities, specs, excluded)
     text = config.text
-    cross = config.model.inputs.name == "cross_encoder"
-    if text is not None and (text.item or text.user or text.reviews or cross):
+    if text is not None and (text.item or text.user or text.reviews or needs_tokens(config)):
         _attach_text(config, settings, data, console)
     return data
+
+
+def needs_tokens(config: ExperimentConfig) -> bool:
+    """Whether a component of ``config`` (the input encoder or a head) declares that it reads
+    the LM token tables of users and items."""
+    heads = [config.model.head, *(t.head for t in (config.tasks or {}).values() if t.head)]
+    return INPUTS.get(config.model.inputs.name).needs_tokens or any(
+        HEADS.get(h.name).needs_tokens for h in heads
+    )
 
 
 def _attach_text(
@@ -108,10 +113,10 @@ def _attach_text(
         _attach_history_profiles(data, item_table)
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
-    if "review_text" in (config.tasks or {}):
-        _attach_review_target(config, data, encoder, cache, text.batch_size)
-    heads = [t.head.name for t in (config.tasks or {}).values() if t.head is not None]
-    if config.model.inputs.name == "cross_encoder" or "self_attention" in heads:
+    for task in config.tasks or {}:
+        if task in LM_TASKS:
+            LM_TASKS.get(task)(config, data, encoder, cache, text.batch_size)
+    if needs_tokens(config):
         _attach_token_tables(data, encoder, item_texts, text.max_length // 2)
     data.timings["text_total_s"] = time.perf_counter() - start
     data.timings["text_encode_s"] = cache.stats.encoded_seconds
@@ -142,6 +147,7 @@ def _attach_history_profiles(data: RunData, item_table: torch.Tensor) -> None:
     data.entities.user_dense["history_profile"] = per_user
 
 
+@LM_TASKS.register("review_text")
 def _attach_review_target(
     config: ExperimentConfig, data: RunData, encoder: Any, cache: Any, batch_size: int
 ) -> None:
@@ -170,9 +176,16 @@ def _attach_review_target(
 def _attach_token_tables(
     data: RunData, encoder: Any, item_texts: list[str], max_tokens: int
 ) -> None:
-    """Token tables of user profiles and item texts for the LM cross-encoder inputs."""
+    """Token tables of user profiles and item texts for the LM cross-encoder inputs.
+
+    ``users.tokens`` ``(N_users, L)`` holds each user's profile of recent training items
+    (what ranking and serving read); ``users.tokens_left_out`` ``(P, L)`` the profiles with
+    one item left out, and the per-example feature ``user_tokens_row`` ``(N,)`` points a
+    training example whose item is in its user's profile to the profile without that item
+    (-1: the plain profile), so a training positive never sees its own item.
+    """
     from mtlrec.models.cross_encoder import token_table
-    from mtlrec.text.templates import user_profile_texts
+    from mtlrec.text.templates import leave_one_out_profile_texts, user_profile_texts
 
     tables = data.dataset.tables
     texts = dict(zip(data.entities.item_ids, item_texts, strict=True))
@@ -180,6 +193,23 @@ def _attach_token_tables(
     users = [profiles.get(u, "") for u in data.entities.user_ids]
     data.entities.tables["users.tokens"] = token_table(encoder.tokenizer, users, max_tokens)
     data.entities.tables["items.tokens"] = token_table(encoder.tokenizer, item_texts, max_tokens)
+    left_out = leave_one_out_profile_texts(tables["interactions"], texts)
+    keys = list(left_out)
+    data.entities.tables["users.tokens_left_out"] = token_table(
+        encoder.tokenizer, [left_out[k] for k in keys] or [""], max_tokens
+    )
+    position = {key: row for row, key in enumerate(keys)}
+    user_rows = data.examples.features["user_row"].tolist()
+    item_rows = data.examples.features["item_row"].tolist()
+    train = (data.examples.split == 0).tolist()
+    user_ids, item_ids = data.entities.user_ids, data.entities.item_ids
+    data.examples.features["user_tokens_row"] = torch.tensor(
+        [
+            position.get((user_ids[u], item_ids[i]), -1) if is_train else -1
+            for u, i, is_train in zip(user_rows, item_rows, train, strict=True)
+        ],
+        dtype=torch.int64,
+    )
 
 
 def _attach_review_profiles(data: RunData, encoder: Any, cache: Any, batch_size: int) -> None:

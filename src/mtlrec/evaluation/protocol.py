@@ -16,8 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mtlrec.core.types import ScoreFn
 from mtlrec.data.examples import SPLITS, ExampleSet
-from mtlrec.evaluation.ranking import RankingEvaluator, ScoreFn
+from mtlrec.evaluation.ranking import RankingEvaluator
 
 
 def _matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

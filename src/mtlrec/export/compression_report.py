@@ -2,7 +2,7 @@
 
 :func:`measure_model` measures one model (size, latency on a fixed batch, sparsity, and the
 metrics an ``evaluate`` callback returns: in ``mtlrec export`` every row of
-:func:`mtlrec.training.experiment.evaluate_run` on the test split: each task, its cold-item
+:func:`mtlrec.pipeline.evaluate.evaluate_run` on the test split: each task, its cold-item
 slice and the full-ranking slices). :func:`quantization_report` and :func:`pruning_report`
 build a variant and compare it with the float model; :func:`report_markdown` renders a whole
 export report (JSON shape below) as Markdown tables.
