@@ -40,8 +40,16 @@ class TaskConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """Composition: input encoder, shared backbone, default head."""
+    """The model architecture (``name``, see :mod:`mtlrec.models.architectures`) and its parts.
 
+    ``multitask`` (default): input encoder -> shared backbone -> one head per task, over
+    single examples. ``sequential``: a history encoder over LM item vectors with a retrieval
+    task over the catalogue and auxiliary heads; its settings are ``params`` (see
+    :mod:`mtlrec.pipeline.sequential`). ``head`` is the default head of both.
+    """
+
+    name: str = "multitask"
+    params: dict[str, Any] = Field(default_factory=dict)
     inputs: ComponentConfig = ComponentConfig(name="features")
     backbone: ComponentConfig = ComponentConfig(name="shared_bottom")
     head: ComponentConfig = ComponentConfig(name="fc")

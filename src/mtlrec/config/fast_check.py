@@ -138,6 +138,12 @@ def experiment_problems(components: Components[T], config: ExperimentConfig) -> 
     return [
         *prepare_problems(components, config.data, ("data",)),
         *task_problems(components, config),
+        *component_problems(
+            components,
+            "architectures",
+            ComponentConfig(name=model.name, params=model.params),
+            ("model",),
+        ),
         *component_problems(components, "inputs", model.inputs, ("model", "inputs")),
         *component_problems(components, "backbones", model.backbone, ("model", "backbone")),
         *component_problems(components, "heads", model.head, ("model", "head")),

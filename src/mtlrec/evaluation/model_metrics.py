@@ -40,11 +40,16 @@ def ranking_metrics(
     chunk_size: int = 128,
     device: str = "cpu",
     ranking: RankingData | None = None,
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Full ranking over all items with ``task``'s raw output for the users of ``split``:
     ``all``/``warm``/``cold`` slices (see :func:`~mtlrec.evaluation.protocol.evaluate_ranking`:
     earlier splits' items excluded; intra-list diversity over the LM item embeddings when the
-    run has them). ``ranking`` may hold the run's :class:`RankingData` already built."""
+    run has them). ``ranking`` may hold the run's :class:`RankingData` already built.
+
+    Every ``(user, item)`` pair goes through the network (:func:`item_scores`), ``chunk_size``
+    users at a time: memory ``O(chunk_size * n_items)``, time ``O(n_users * n_items)``
+    forward passes. ``progress`` shows a rich progress bar over the users."""
     if ranking is None:
         ranking = ranking_data(examples, len(entities.user_ids), len(entities.item_ids))
     vectors = entities.tables.get("items.text")
@@ -55,6 +60,7 @@ def ranking_metrics(
         ks,
         diversity_vectors=None if vectors is None else vectors.numpy(),
         chunk=chunk_size,
+        progress=progress,
     )
 
 

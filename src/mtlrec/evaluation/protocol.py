@@ -65,11 +65,15 @@ class RankingData:
     """``(n_users,)`` training interactions per user."""
 
     def relevant(self, split: str, users: np.ndarray) -> np.ndarray:
-        """Bool ``(len(users), n_items)``: the items of ``split`` for each user in ``users``."""
+        """Bool ``(len(users), n_items)``: the items of ``split`` for each user in ``users``.
+
+        Dense: ``len(users) * n_items`` bytes, so pass a chunk of users, not all of them, on a
+        large catalogue (:func:`evaluate_ranking` never calls it; it keeps CSR rows)."""
         return np.asarray(self.targets[split][users].toarray() > 0)
 
     def excluded(self, split: str, users: np.ndarray) -> np.ndarray:
-        """Bool ``(len(users), n_items)``: the items never to rank for ``split``."""
+        """Bool ``(len(users), n_items)``: the items never to rank for ``split`` (dense, like
+        :meth:`relevant`)."""
         return np.asarray(self.seen[split][users].toarray() > 0)
 
 
@@ -128,11 +132,17 @@ def evaluate_ranking(
     ks: Sequence[int],
     diversity_vectors: Any = None,
     chunk: int = 256,
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Full ranking over all items for the users of ``split`` with the shared evaluator:
     ``all``/``warm``/``cold`` slices, each with HR/Recall/NDCG/MRR and the beyond-accuracy
     metrics (coverage, novelty, ARP; intra-list diversity over ``diversity_vectors``
-    ``(n_items, D)`` when given). Earlier splits' items are excluded."""
+    ``(n_items, D)`` when given). Earlier splits' items are excluded.
+
+    ``score_fn(user_rows (b,)) -> (b, n_items)`` is called with at most ``chunk`` users at a
+    time and the relevant / excluded items are passed as ``(user, item)`` pairs, so memory
+    is ``O(chunk * n_items)`` whatever the number of users. ``progress`` shows a rich
+    progress bar over the split's users."""
     pairs = ranking.pairs[split]
     seen = ranking.seen[split].tocoo()
     evaluator = RankingEvaluator(
@@ -146,5 +156,7 @@ def evaluate_ranking(
         item_popularity=ranking.item_popularity,
         item_vectors=diversity_vectors,
         popularity_users=ranking.n_users,
+        progress=progress,
+        description=f"ranking {split}",
     )
     return evaluator.evaluate()

@@ -38,6 +38,14 @@ from typing import Any, NamedTuple, Protocol, TypeAlias
 import numpy as np
 import polars as pl
 import torch
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from torch import Tensor
 
 from mtlrec.core.types import ScoreFn
@@ -379,6 +387,12 @@ class RankingEvaluator:
     of the catalogue those users were shown. ``popularity_users`` is the user count of the
     novelty formula (default: the evaluator's user space, ``max user index + 1`` over test
     and train pairs).
+
+    Memory is ``O(chunk_size * n_items)`` whatever the number of users: the held-out and
+    excluded items stay in CSR form (:class:`UserItems`, ``O(pairs)``) and only the current
+    chunk's rows become dense ``(chunk_size, n_items)`` masks; ``score_fn`` is only ever
+    called with at most ``chunk_size`` users. ``progress`` shows a rich progress bar over the
+    users (off by default), labelled ``description``.
     """
 
     def __init__(
@@ -396,6 +410,8 @@ class RankingEvaluator:
         item_popularity: ArrayLike | None = None,
         item_vectors: ItemVectors | None = None,
         popularity_users: int | None = None,
+        progress: bool = False,
+        description: str = "ranking",
     ) -> None:
         self.score_fn = score_fn
         self.test = test
@@ -409,6 +425,20 @@ class RankingEvaluator:
         self.item_popularity = item_popularity
         self.item_vectors = item_vectors
         self.popularity_users = popularity_users
+        self.progress = progress
+        self.description = description
+
+    def _progress_bar(self) -> Progress:
+        """A rich progress bar over users (disabled unless ``progress``)."""
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("users"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            disable=not self.progress,
+        )
 
     def _cold_flags(self, n_pairs: int) -> Tensor | None:
         if self.cold is None:
@@ -470,30 +500,35 @@ class RankingEvaluator:
 
         users = torch.unique(test_users)  # sorted
         n_items = self.n_items
-        for start in range(0, users.numel(), self.chunk_size):
-            rows = users[start : start + self.chunk_size]
-            scores = self.score_fn(rows)
-            if n_items is None:
-                n_items = int(scores.shape[-1])
-            if scores.shape != (rows.numel(), n_items):
-                raise ValueError(
-                    f"score_fn returned {tuple(scores.shape)} for {rows.numel()} "
-                    f"users; expected ({rows.numel()}, {n_items})"
-                )
-            if popularity is not None and popularity.size != n_items:
-                raise ValueError(
-                    f"item_popularity has {popularity.size} items, scores have {n_items}"
-                )
-            device = scores.device
-            excluded = seen.dense(rows, n_items, device)
-            for name, (relevant, others) in slices.items():
-                mask = (
-                    excluded if others is None else excluded | others.dense(rows, n_items, device)
-                )
-                chunk = rank_chunk(scores, relevant.dense(rows, n_items, device), mask, ks)
-                accumulators[name].add(chunk)
-                if name in beyond:
-                    beyond[name].update(chunk.top[chunk.n_relevant > 0])
+        with self._progress_bar() as bar:
+            progress_task = bar.add_task(self.description, total=int(users.numel()))
+            for start in range(0, users.numel(), self.chunk_size):
+                rows = users[start : start + self.chunk_size]  # (b,), b <= chunk_size
+                scores = self.score_fn(rows)  # (b, n_items)
+                if n_items is None:
+                    n_items = int(scores.shape[-1])
+                if scores.shape != (rows.numel(), n_items):
+                    raise ValueError(
+                        f"score_fn returned {tuple(scores.shape)} for {rows.numel()} "
+                        f"users; expected ({rows.numel()}, {n_items})"
+                    )
+                if popularity is not None and popularity.size != n_items:
+                    raise ValueError(
+                        f"item_popularity has {popularity.size} items, scores have {n_items}"
+                    )
+                device = scores.device
+                excluded = seen.dense(rows, n_items, device)  # (b, n_items) bool
+                for name, (relevant, others) in slices.items():
+                    mask = (
+                        excluded
+                        if others is None
+                        else excluded | others.dense(rows, n_items, device)
+                    )
+                    chunk = rank_chunk(scores, relevant.dense(rows, n_items, device), mask, ks)
+                    accumulators[name].add(chunk)
+                    if name in beyond:
+                        beyond[name].update(chunk.top[chunk.n_relevant > 0])
+                bar.advance(progress_task, int(rows.numel()))
         return {
             name: {**acc.compute(), **(beyond[name].compute() if name in beyond else {})}
             for name, acc in accumulators.items()

@@ -29,6 +29,7 @@ from mtlrec.core.registry import Registry
 from mtlrec.data.catalog import DATASETS, DatasetSpec
 from mtlrec.data.labels import LABEL_BUILDERS
 from mtlrec.data.sources import SOURCES
+from mtlrec.models.architectures import ARCHITECTURES
 from mtlrec.models.backbones import BACKBONES
 from mtlrec.models.heads import HEADS
 from mtlrec.models.inputs import INPUTS
@@ -56,6 +57,7 @@ NAME_ONLY = frozenset({"losses"})
 """Families chosen by name alone: a task's ``loss`` takes no parameters from a config."""
 
 FAMILIES: dict[str, Registry[Any]] = {
+    "architectures": ARCHITECTURES,
     "datasets": DATASETS,
     "sources": SOURCES,
     "label_builders": LABEL_BUILDERS,

@@ -86,21 +86,36 @@ def pair_scores(
 
 
 def item_scores(
-    model: MultiTaskModel, task: str, entities: EntityData, device: str = "cpu"
+    model: MultiTaskModel,
+    task: str,
+    entities: EntityData,
+    device: str = "cpu",
+    batch_size: int = 65536,
 ) -> ScoreFn:
     """A ``score_fn(user_rows (b,)) -> (b, N_items)`` scoring every item with ``task``'s raw
-    output (logit for binary tasks)."""
+    output (logit for binary tasks).
+
+    The ``b * N_items`` pairs go through the network ``batch_size`` pairs at a time, in
+    user-major order, and each batch's inputs (:func:`pair_features`, including the per-user
+    dense stand-ins ``(batch_size, D)``) are built just before it is scored: memory is the
+    ``(b, N_items)`` output plus one batch, never ``b * N_items`` rows of features."""
     n_items = len(entities.item_ids)
-    item_rows = torch.arange(n_items)
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
 
     @torch.inference_mode()
     def score(user_rows: Tensor) -> Tensor:
         model.eval()
+        user_rows = user_rows.reshape(-1).long().cpu()
         b = int(user_rows.shape[0])
-        features = pair_features(
-            entities, user_rows.repeat_interleave(n_items), item_rows.repeat(b)
-        )
-        out = predict(model, features, batch_size=65536, device=device)[task]
+        total = b * n_items
+        out = torch.empty(total, dtype=torch.float32)  # (b * N_items,) user-major
+        for start in range(0, total, batch_size):
+            pair = torch.arange(start, min(start + batch_size, total))  # (P,) flat pair index
+            features = pair_features(entities, user_rows[pair // n_items], pair % n_items)
+            batch = {k: v.to(device) for k, v in features.items()}
+            value = model(batch)[task].float().reshape(-1)  # (P,)
+            out[start : start + value.numel()] = value.cpu()
         return out.view(b, n_items)
 
     return score

@@ -70,12 +70,14 @@ def evaluate_run(
     ranking: bool = True,
     sets: Mapping[str, ExampleSet] | None = None,
     ranking_inputs: RankingData | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Per-task metrics (all examples and the cold-item slice) and full ranking per split.
 
     ``sets`` may hold the evaluation sets already built by :func:`evaluation_sets` (the
     validation set is evaluated every epoch; its fixed negatives are drawn once), and
     ``ranking_inputs`` the run's :class:`RankingData` (built here when needed).
+    ``progress`` shows a rich progress bar over each split's users during full ranking.
     """
     sets = sets if sets is not None else evaluation_sets(config, data, splits)
     device, batch = config.training.device, config.evaluation.batch_size
@@ -105,6 +107,7 @@ def evaluate_run(
                 config.evaluation.ks,
                 device=device,
                 ranking=ranking_inputs,
+                progress=progress,
             )
             rows.update({f"ranking ({name})": values for name, values in slices.items()})
         results[split] = rows

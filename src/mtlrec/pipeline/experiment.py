@@ -23,6 +23,7 @@ from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
 from mtlrec.evaluation.gates import feature_batches, gate_utilisation
 from mtlrec.evaluation.model_metrics import flatten
+from mtlrec.models.architectures import Architecture
 from mtlrec.models.factory import build_model
 from mtlrec.models.heads import Head
 from mtlrec.models.multitask import MultiTaskModel
@@ -177,17 +178,31 @@ def run_experiment(
     data.timings["data_s"] = time.perf_counter() - start
     write_prepared_record(data, run_dir)
     start = time.perf_counter()
-    model, trainer = train_model(config, data, run_dir, resume=resume)
-    data.timings["train_s"] = time.perf_counter() - start
-    torch.save(model.state_dict(), run_dir / "model.pt")
-    start = time.perf_counter()
-    results = evaluate_run(config, data, model)
-    gates = gate_report(config, data, model)
+    if Architecture.of(config).sequential:
+        from mtlrec.pipeline.sequential import evaluate_sequential, train_sequential
+
+        sequential, trainer, seq = train_sequential(config, data, run_dir, resume=resume)
+        model: torch.nn.Module = sequential
+        specs = sequential.specs
+        data.timings["train_s"] = time.perf_counter() - start
+        torch.save(model.state_dict(), run_dir / "model.pt")
+        start = time.perf_counter()
+        results = evaluate_sequential(config, data, sequential, seq)
+        gates = None
+    else:
+        multitask, trainer = train_model(config, data, run_dir, resume=resume)
+        model, specs = multitask, data.specs
+        data.timings["train_s"] = time.perf_counter() - start
+        torch.save(model.state_dict(), run_dir / "model.pt")
+        start = time.perf_counter()
+        results = evaluate_run(config, data, multitask)
+        gates = gate_report(config, data, multitask)
     data.timings["evaluate_s"] = time.perf_counter() - start
     payload = {
         "name": config.name,
+        "architecture": config.model.name,
         "dataset": data.dataset.manifest["dataset"]["name"],
-        "tasks": {n: s.kind for n, s in data.specs.items()},
+        "tasks": {n: s.kind for n, s in specs.items()},
         "parameters": sum(p.numel() for p in model.parameters()),
         "epochs_run": trainer.state.epoch,
         "best_epoch": trainer.state.best_epoch,
@@ -243,9 +258,23 @@ def evaluate_saved_run(run_dir: Path, settings: FetchSettings, console: Console)
     config = load_config_file(run_dir)
     data = load_run_data(config, settings, console)
     check_prepared_record(data, run_dir, console)
-    model = build_run_model(config, data)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
-    results = evaluate_run(config, data, model)
+    state = torch.load(run_dir / "model.pt", map_location="cpu")
+    if Architecture.of(config).sequential:
+        from mtlrec.pipeline.sequential import (
+            SequentialData,
+            build_sequential_model,
+            evaluate_sequential,
+            sequential_params,
+        )
+
+        sequential = build_sequential_model(config, data)
+        sequential.load_state_dict(state)
+        seq = SequentialData.of(data, sequential_params(config))
+        results = evaluate_sequential(config, data, sequential, seq)
+    else:
+        model = build_run_model(config, data)
+        model.load_state_dict(state)
+        results = evaluate_run(config, data, model)
     print_results(console, results)
     (run_dir / "evaluation.json").write_text(json.dumps(results, indent=2, default=str))
     return results

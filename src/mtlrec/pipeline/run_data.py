@@ -26,6 +26,7 @@ from mtlrec.data.examples import EntityData, ExampleSet, load_examples
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.data.labels import read_tasks
 from mtlrec.data.store import PreparedDataset
+from mtlrec.models.architectures import Architecture
 from mtlrec.models.heads import HEADS
 from mtlrec.models.inputs import INPUTS
 
@@ -52,13 +53,14 @@ class RunData:
 def _task_specs(config: ExperimentConfig, available: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
     if config.tasks is None:
         return available
-    unknown = sorted(set(config.tasks) - set(available) - set(LM_TASKS))
+    made = Architecture.of(config).made_tasks()
+    unknown = sorted(set(config.tasks) - set(available) - set(LM_TASKS) - made)
     if unknown:
         raise ValueError(f"tasks {unknown} are not in the dataset; it has {sorted(available)}")
     specs = {}
     for name, task in config.tasks.items():
-        if name in LM_TASKS:
-            continue  # built from the LM with the text tables (see LM_TASKS)
+        if name in LM_TASKS or name in made:
+            continue  # built from the LM (see LM_TASKS) or by the model itself
         base = available[name]
         specs[name] = TaskSpec(
             name, base.kind, base.n_outputs, task.loss, task.weight, level=base.level
@@ -75,7 +77,10 @@ def load_run_data(config: ExperimentConfig, settings: FetchSettings, console: Co
     excluded = {column for name in specs for column in sources.get(name, [])}
     data = RunData(dataset, examples, entities, specs, excluded)
     text = config.text
-    if text is not None and (text.item or text.user or text.reviews or needs_tokens(config)):
+    reviews = Architecture.of(config).needs_review_text()
+    if text is not None and (
+        text.item or text.user or text.reviews or reviews or needs_tokens(config)
+    ):
         _attach_text(config, settings, data, console)
     return data
 
@@ -113,6 +118,8 @@ def _attach_text(
         _attach_history_profiles(data, item_table)
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
+    if Architecture.of(config).needs_review_text():
+        _attach_own_review_text(data, encoder, cache, text.batch_size)
     for task in config.tasks or {}:
         if task in LM_TASKS:
             LM_TASKS.get(task)(config, data, encoder, cache, text.batch_size)
@@ -147,29 +154,44 @@ def _attach_history_profiles(data: RunData, item_table: torch.Tensor) -> None:
     data.entities.user_dense["history_profile"] = per_user
 
 
-@LM_TASKS.register("review_text")
-def _attach_review_target(
-    config: ExperimentConfig, data: RunData, encoder: Any, cache: Any, batch_size: int
-) -> None:
-    """The ``review_text`` similarity task: predict the LM embedding of the example's review."""
-
+def own_review_embeddings(
+    data: RunData, encoder: Any, cache: Any, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each interaction example's own review as an LM embedding ``(N, D)`` (zero where the
+    review has no text) and whether it has one ``(N,)``."""
     from mtlrec.text.templates import review_text
 
     if data.examples.unit != "interaction":
-        raise ValueError("the review_text task needs interaction examples")
+        raise ValueError("review embeddings need interaction examples")
     reviews = data.dataset.tables["reviews"].filter(pl.col("has_text"))
     order = data.dataset.tables["interactions"].select("interaction_id")
     texts = order.join(reviews, on="interaction_id", how="left", maintain_order="left")
     known = texts["has_text"].fill_null(False).to_numpy()
     rows = [review_text(r) for r, k in zip(texts.iter_rows(named=True), known, strict=True) if k]
     vectors = torch.from_numpy(cache.get_or_encode(encoder, rows, batch_size=batch_size).copy())
-    labels = torch.zeros(len(known), vectors.shape[1])
-    labels[torch.from_numpy(known)] = vectors
+    out = torch.zeros(len(known), vectors.shape[1] if len(rows) else 1)
+    out[torch.from_numpy(known)] = vectors
+    return out, torch.from_numpy(known.copy())
+
+
+def _attach_own_review_text(data: RunData, encoder: Any, cache: Any, batch_size: int) -> None:
+    """``own_review`` ``(N, D)``: the example's own review, for the architecture's review
+    tasks only (a sequential model's sentiment head); never an input of another task."""
+    vectors, _ = own_review_embeddings(data, encoder, cache, batch_size)
+    data.examples.features["own_review"] = vectors
+
+
+@LM_TASKS.register("review_text")
+def _attach_review_target(
+    config: ExperimentConfig, data: RunData, encoder: Any, cache: Any, batch_size: int
+) -> None:
+    """The ``review_text`` similarity task: predict the LM embedding of the example's review."""
+    labels, known = own_review_embeddings(data, encoder, cache, batch_size)
     data.examples.labels["review_text"] = labels
-    data.examples.masks["review_text"] = torch.from_numpy(known.copy())
+    data.examples.masks["review_text"] = known
     task = (config.tasks or {})["review_text"]
     data.specs["review_text"] = TaskSpec(
-        "review_text", "similarity", int(vectors.shape[1]), task.loss or "infonce", task.weight
+        "review_text", "similarity", int(labels.shape[1]), task.loss or "infonce", task.weight
     )
 
 

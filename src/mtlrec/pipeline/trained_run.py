@@ -17,6 +17,7 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation.protocol import RankingData, ranking_data
 from mtlrec.fusion.rerank import category_vectors
+from mtlrec.models.architectures import Architecture
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.pipeline.experiment import build_run_model, check_prepared_record, load_config_file
 from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
@@ -51,6 +52,11 @@ def load_trained_run(run_dir: Path, settings: FetchSettings, console: Console) -
     if not (run_dir / "model.pt").is_file():
         raise FileNotFoundError(f"{run_dir}: no model.pt; is this a 'mtlrec train' run?")
     config = load_config_file(run_dir)
+    if Architecture.of(config).sequential:
+        raise ValueError(
+            f"{run_dir}: a sequential run cannot be fused, exported or served yet; "
+            "'mtlrec evaluate' evaluates it"
+        )
     data = load_run_data(config, settings, console)
     check_prepared_record(data, run_dir, console)
     model = build_run_model(config, data)

@@ -1,0 +1,153 @@
+"""Review sentiment on Amazon Musical Instruments: the sequential multi-task model's
+sentiment head against TF-IDF + class-weighted logistic regression, same split (issue 12).
+
+Both read the review's own text (summary + text, :func:`mtlrec.text.templates.review_text`)
+and are scored on the test split by macro-F1 (negative / neutral / positive from the
+stars). The logistic regression's ``C`` is chosen on validation macro-F1. The multi-task
+model is ``configs/amazon-mi-sequential.yaml`` trained by ``mtlrec train``'s own code, one
+run per seed under ``--runs`` (a seed whose ``results.json`` exists is read back, so the
+benchmark resumes). Results: ``benchmarks/results/sentiment_amazon-mi.{json,md}``.
+
+    python benchmarks/sentiment.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.config.loading import load_config
+from mtlrec.data.cache import cached_prepare
+from mtlrec.data.fetch import FetchSettings
+from mtlrec.pipeline.experiment import run_experiment
+from mtlrec.text.templates import review_text
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "amazon-mi-sequential.yaml"
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def review_frame(config: ExperimentConfig, settings: FetchSettings) -> pl.DataFrame:
+    """One row per interaction: review text, sentiment class (0/1/2) and split (0/1/2)."""
+    dataset = cached_prepare(config.data, settings)
+    inter = dataset.tables["interactions"].select("interaction_id", "split")
+    reviews = dataset.tables["reviews"]
+    frame = inter.join(reviews.drop("split", strict=False), on="interaction_id", how="left")
+    texts = [review_text(row) for row in frame.iter_rows(named=True)]
+    stars = frame["stars"].to_numpy()
+    classes = np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
+    split = frame["split"].replace_strict({"train": 0, "valid": 1, "test": 2}).to_numpy()
+    return pl.DataFrame({"text": texts, "label": classes, "split": split})
+
+
+def tfidf_baseline(frame: pl.DataFrame) -> dict[str, Any]:
+    """TF-IDF (word 1-2 grams) + class-weighted logistic regression; C chosen on valid."""
+    text, label, split = frame["text"].to_list(), frame["label"].to_numpy(), frame["split"]
+    parts = {s: np.flatnonzero(split.to_numpy() == s) for s in (0, 1, 2)}
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vectorizer.fit_transform([text[i] for i in parts[0]])
+    x_valid = vectorizer.transform([text[i] for i in parts[1]])
+    x_test = vectorizer.transform([text[i] for i in parts[2]])
+    scores = {}
+    for c in C_GRID:
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        model.fit(x_train, label[parts[0]])
+        scores[c] = f1_score(label[parts[1]], model.predict(x_valid), average="macro")
+    best = max(scores, key=lambda c: scores[c])
+    model = LogisticRegression(C=best, class_weight="balanced", max_iter=2000)
+    model.fit(x_train, label[parts[0]])
+    predicted = model.predict(x_test)
+    return {
+        "C": best,
+        "valid_macro_f1_by_C": {str(c): round(v, 4) for c, v in scores.items()},
+        "test_macro_f1": float(f1_score(label[parts[2]], predicted, average="macro")),
+        "test_classes_predicted": int(len(np.unique(predicted))),
+        "constant_macro_f1": float(
+            f1_score(label[parts[2]], np.full(len(parts[2]), 2), average="macro")
+        ),
+    }
+
+
+def model_seed(seed: int, runs: Path, settings: FetchSettings) -> dict[str, Any]:
+    """The sequential model's test sentiment metrics for one seed (trained once)."""
+    run_dir = runs / f"seed{seed}"
+    results = run_dir / "results.json"
+    if not results.is_file():
+        config = load_config(ExperimentConfig, CONFIG, [f"seed={seed}"])
+        run_experiment(config, run_dir, settings, Console(quiet=True))
+    payload = json.loads(results.read_text())
+    test = payload["results"]["test"]
+    return {
+        "sentiment": test["sentiment"],
+        "ndcg@10": test["ranking (all)"]["ndcg@10"],
+        "best_epoch": payload["best_epoch"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-sentiment")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    args = parser.parse_args()
+    settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,), offline=True)
+    config = load_config(ExperimentConfig, CONFIG, [])
+    baseline = tfidf_baseline(review_frame(config, settings))
+    print(f"tf-idf + logistic regression: test macro-F1 {baseline['test_macro_f1']:.4f}")
+    seeds = {}
+    for seed in args.seeds:
+        seeds[str(seed)] = model_seed(seed, args.runs, settings)
+        print(f"seed {seed}: sentiment macro-F1 {seeds[str(seed)]['sentiment']['macro_f1']:.4f}")
+    f1 = np.array([s["sentiment"]["macro_f1"] for s in seeds.values()])
+    ratio = float(f1.mean() / baseline["test_macro_f1"])
+    result = {
+        "benchmark": "sentiment",
+        "dataset": "amazon-2014-musical-instruments (leave-one-out)",
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "baseline": baseline,
+        "model": {"config": str(CONFIG.relative_to(ROOT)), "seeds": seeds},
+        "model_macro_f1_mean": float(f1.mean()),
+        "model_macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+        "ratio": ratio,
+        "goal": ">= 1.10x the TF-IDF baseline's macro-F1",
+        "met": ratio >= 1.10,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sentiment_amazon-mi.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "# Review sentiment, Amazon Musical Instruments (leave-one-out), test macro-F1",
+        "",
+        f"`{result['command']}`",
+        "",
+        "| model | macro-F1 | classes predicted |",
+        "|---|---|---|",
+        f"| always positive | {baseline['constant_macro_f1']:.4f} | 1 |",
+        f"| TF-IDF + class-weighted LR (C={baseline['C']}, chosen on valid) | "
+        f"{baseline['test_macro_f1']:.4f} | {baseline['test_classes_predicted']} |",
+        f"| mtlrec sequential multi-task (seeds {', '.join(seeds)}) | "
+        f"{result['model_macro_f1_mean']:.4f} ± {result['model_macro_f1_std']:.4f} | |",
+        "",
+        f"Ratio {ratio:.3f} (goal >= 1.10: {'met' if result['met'] else 'not met'}).",
+        "",
+    ]
+    (args.out / "sentiment_amazon-mi.md").write_text("\n".join(lines))
+    print(f"ratio {ratio:.3f}; wrote {args.out / 'sentiment_amazon-mi.json'}")
+
+
+if __name__ == "__main__":
+    main()

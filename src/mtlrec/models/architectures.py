@@ -1,0 +1,97 @@
+"""Model architectures (``model.name``) and their settings (``model.params``).
+
+Each architecture is a frozen dataclass whose fields are its ``model.params``, so the
+config check binds them like any component's parameters. Shared machinery asks the
+architecture instead of testing its name: whether it trains on users' sequences, which
+tasks it makes itself (not read from the prepared dataset) and whether a task of it reads
+each interaction's own review text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from mtlrec.core.registry import Registry
+
+if TYPE_CHECKING:
+    from mtlrec.config.experiment import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The default declarations: single examples, no task of its own, no review read."""
+
+    sequential: ClassVar[bool] = False
+    """Trained on users' sequences (every position predicts the next item)."""
+
+    @classmethod
+    def of(cls, config: ExperimentConfig) -> Architecture:
+        """The architecture of ``config.model`` with its params."""
+        chosen = ARCHITECTURES.get(config.model.name)
+        return chosen(**config.model.params)
+
+    def made_tasks(self) -> set[str]:
+        """Task names this architecture makes itself (absent from the dataset's labels)."""
+        return set()
+
+    def needs_review_text(self) -> bool:
+        """Whether a task reads the LM embedding of each interaction's own review."""
+        return False
+
+
+ARCHITECTURES: Registry[type[Architecture]] = Registry("model architecture")
+
+
+@ARCHITECTURES.register("multitask")
+@dataclass(frozen=True)
+class MultiTaskArchitecture(Architecture):
+    """Input encoder -> shared backbone -> heads, one example at a time (``model.inputs``,
+    ``model.backbone``, ``model.head``); no params of its own."""
+
+
+@ARCHITECTURES.register("sequential")
+@dataclass(frozen=True)
+class SequentialArchitecture(Architecture):
+    """History encoder over LM item vectors + retrieval task + auxiliary heads
+    (:mod:`mtlrec.models.sequential`).
+
+    ``dim`` item / state width; ``encoder`` ``causal`` (self-attention, SASRec-style) or
+    ``pooled`` (running mean); ``max_len`` history positions; ``layers``, ``heads``,
+    ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
+    the item vector; ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
+    logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
+    (``pair``: state and item, the default; ``review``: its own review text and the item;
+    ``item``: the item alone); ``balance_classes``: class-weighted cross-entropy for
+    multiclass tasks; ``test_history`` the history a test user is ranked after
+    (``earlier``: train + valid, as the exclusion rule; ``train``: train only).
+    """
+
+    sequential: ClassVar[bool] = True
+    dim: int = 64
+    encoder: Literal["causal", "pooled"] = "causal"
+    max_len: int = 50
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    use_ids: bool = True
+    use_text: bool = True
+    use_attributes: bool = True
+    n_experts: int = 4
+    temperature: float = 1.0
+    retrieval_task: str = "interest"
+    task_inputs: Mapping[str, Literal["pair", "review", "item"]] | None = None
+    balance_classes: bool = True
+    test_history: Literal["earlier", "train"] = "earlier"
+
+    def made_tasks(self) -> set[str]:
+        """The retrieval task: its label is the next item itself."""
+        return {self.retrieval_task}
+
+    def needs_review_text(self) -> bool:
+        return "review" in dict(self.task_inputs or {}).values()
+
+    def inputs_of(self, task: str) -> Literal["pair", "review", "item"]:
+        """What ``task`` reads (``pair`` unless ``task_inputs`` says otherwise)."""
+        return dict(self.task_inputs or {}).get(task, "pair")

@@ -1,0 +1,274 @@
+"""The sequential multi-task recommender: one item representation, a history encoder, a
+retrieval task over the whole catalogue and auxiliary heads on the same encoder.
+
+Item vector ``v(i)`` ``(dim,)``: the item's id embedding (train vocabulary; an unseen item
+has none: row 0 stays zero) + its LM text embedding through a learned adaptor (parametric
+whitening and a mixture-of-experts projection, as UniSRec) + its attribute embeddings.
+A cold item is represented by text and attributes alone.
+
+History encoder: the user's items in time order as tokens (``0`` padding, ``1`` the start
+token, ``2 + item_row`` an item), left-padded to ``max_len``; ``causal`` is a SASRec-style
+self-attention encoder (learned positions, causal mask: position ``t`` sees tokens ``<= t``),
+``pooled`` the running mean of the item vectors. The state at position ``t`` predicts the
+item at ``t + 1``: the model never sees an interaction at or after the one it predicts.
+
+Tasks at each target position (the item ``i`` the state predicts):
+
+- the retrieval task (``retrieval_task``): logits ``state . v(j)`` over every item ``j``
+  ``(P, N_items)``; full-softmax cross-entropy by default (the task is ``multiclass`` with
+  one class per item), so ranking is one matrix product;
+- ``pair`` tasks (rating, like, ...): a head over ``[state ; v(i) ; state * v(i)]``;
+- ``review`` tasks (sentiment): a head over ``[adaptor(review text embedding) ; v(i)]``:
+  the task reads its own review (and nothing else reads it);
+- ``item`` tasks (category, genres): a head over ``v(i)`` without the attribute being
+  predicted (its columns are excluded from the item's inputs by the run).
+
+``forward(features)`` reads ``history`` ``(B, L)`` tokens and ``target_item`` ``(B, L)``
+item rows (``-1``: no target there) and, for review tasks, ``own_review`` ``(B, L, D)``;
+every output is over the ``P`` target positions in row-major order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from mtlrec.core.types import Predictions, TaskSpec
+from mtlrec.models.heads import Head
+
+TaskInput = Literal["pair", "review", "item"]
+"""What an auxiliary task reads (see the module docstring)."""
+PAD, START, OFFSET = 0, 1, 2
+"""History tokens: padding, the start token, and ``OFFSET + item_row`` for an item."""
+
+
+class TextAdaptor(nn.Module):
+    """Parametric whitening + mixture-of-experts projection: ``(..., D_text) -> (..., dim)``.
+
+    Each expert ``e`` computes ``(x - b_e) W_e``; a softmax gate over ``x`` mixes them.
+    """
+
+    def __init__(self, text_dim: int, dim: int, n_experts: int = 4, dropout: float = 0.1):
+        super().__init__()
+        self.text_dim, self.dim, self.n_experts = text_dim, dim, n_experts
+        self.bias = nn.Parameter(torch.zeros(n_experts, text_dim))
+        self.weight = nn.Parameter(torch.empty(n_experts, text_dim, dim))
+        nn.init.normal_(self.weight, std=text_dim**-0.5)
+        self.gate = nn.Linear(text_dim, n_experts)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.dropout(x)
+        centred = x.unsqueeze(-2) - self.bias  # (..., E, D_text)
+        experts = torch.einsum("...ed,edh->...eh", centred, self.weight)  # (..., E, dim)
+        gate = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)  # (..., E, 1)
+        return (experts * gate).sum(dim=-2)
+
+
+class ItemEncoder(nn.Module):
+    """Every item's vector ``(N_items, dim)`` from its id, LM text and attributes.
+
+    ``vocab_index`` ``(N_items,)``: the train id-vocabulary index of each item row (0 =
+    unseen, a zero embedding); ``text`` ``(N_items, D_text)`` LM embeddings or None;
+    ``attributes``: ``name -> (table, vocab size)``, tables ``(N_items,)`` or ``(N_items, L)``
+    of codes (0 = padding / unknown).
+    """
+
+    vocab_index: Tensor
+    text: Tensor
+
+    def __init__(
+        self,
+        vocab_index: Tensor,
+        n_ids: int,
+        dim: int,
+        text: Tensor | None = None,
+        attributes: Mapping[str, tuple[Tensor, int]] | None = None,
+        n_experts: int = 4,
+        dropout: float = 0.1,
+        use_ids: bool = True,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("vocab_index", vocab_index.long(), persistent=False)
+        self.ids = nn.Embedding(n_ids, dim, padding_idx=0) if use_ids else None
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=0.02)
+            with torch.no_grad():
+                self.ids.weight[0].zero_()
+        self.register_buffer(
+            "text", text.float() if text is not None else torch.zeros(0), persistent=False
+        )
+        self.adaptor = (
+            TextAdaptor(int(text.shape[1]), dim, n_experts, dropout) if text is not None else None
+        )
+        self.attribute_names = list(attributes or {})
+        self.attributes = nn.ModuleDict()
+        for k, (name, (table, size)) in enumerate((attributes or {}).items()):
+            self.register_buffer(f"attr_{k}", table.long(), persistent=False)
+            self.attributes[str(k)] = nn.Embedding(size + 1, dim, padding_idx=0)
+            del name
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self) -> Tensor:
+        """``(N_items, dim)``."""
+        parts = []
+        if self.ids is not None:
+            parts.append(self.ids(self.vocab_index))
+        if self.adaptor is not None:
+            parts.append(self.adaptor(self.text))
+        for key, embedding in self.attributes.items():
+            codes = getattr(self, f"attr_{key}")
+            attribute = embedding(codes)  # (N, dim) or (N, L, dim) for list-valued codes
+            parts.append(attribute.sum(dim=1) if codes.dim() == 2 else attribute)
+        items: Tensor = self.dropout(self.norm(torch.stack(parts).sum(dim=0)))
+        return items
+
+
+class CausalEncoder(nn.Module):
+    """SASRec-style encoder: ``(B, L, dim)`` item vectors + padding mask -> states ``(B, L, dim)``;
+    position ``t`` attends to positions ``<= t`` only."""
+
+    def __init__(self, dim: int, max_len: int, layers: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.positions = nn.Embedding(max_len, dim)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim * 4, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.n_heads = heads
+
+    def forward(self, x: Tensor, padding: Tensor) -> Tensor:
+        b, length = x.shape[:2]
+        positions = torch.arange(length, device=x.device)
+        x = self.dropout(x + self.positions(positions))
+        # query q may not see key k when k is later or padding; every position sees itself,
+        # so a padding row attends only to itself (no all-masked row, no NaN to spread)
+        later = torch.triu(torch.ones(length, length, dtype=torch.bool, device=x.device), 1)
+        blocked = later.unsqueeze(0) | padding.unsqueeze(1)  # (B, L, L)
+        blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=x.device)
+        mask = blocked.repeat_interleave(self.n_heads, dim=0)  # (B * heads, L, L)
+        out = self.encoder(x, mask=mask)
+        states: Tensor = self.norm(out).masked_fill(padding.unsqueeze(-1), 0.0)
+        return states
+
+
+class PooledEncoder(nn.Module):
+    """Order-free variant: the state at ``t`` is an MLP of the mean item vector up to ``t``."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, padding: Tensor) -> Tensor:
+        keep = (~padding).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
+        running = (x * keep).cumsum(dim=1) / keep.cumsum(dim=1).clamp(min=1.0)
+        states: Tensor = self.norm(running + self.mlp(running))
+        return states
+
+
+class SequentialRecommender(nn.Module):
+    """Item encoder + history encoder + the retrieval task + auxiliary heads (see the module).
+
+    ``specs``: every task (the retrieval task is ``multiclass`` over ``N_items`` classes);
+    ``heads``: a head per auxiliary task, built for ``rep_dim(task_inputs[task])`` inputs;
+    ``task_inputs``: what each auxiliary task reads (``pair`` by default).
+    """
+
+    def __init__(
+        self,
+        items: ItemEncoder,
+        dim: int,
+        specs: Mapping[str, TaskSpec],
+        heads: Mapping[str, Head],
+        retrieval_task: str,
+        task_inputs: Mapping[str, TaskInput],
+        encoder: Literal["causal", "pooled"] = "causal",
+        max_len: int = 50,
+        layers: int = 2,
+        n_heads: int = 2,
+        dropout: float = 0.2,
+        review_dim: int | None = None,
+        temperature: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.items, self.dim, self.max_len = items, dim, max_len
+        self.specs, self.retrieval_task = dict(specs), retrieval_task
+        self.task_inputs = {t: task_inputs.get(t, "pair") for t in heads}
+        self.start = nn.Parameter(torch.randn(dim) * 0.02)
+        self.history = (
+            CausalEncoder(dim, max_len, layers, n_heads, dropout)
+            if encoder == "causal"
+            else PooledEncoder(dim, dropout)
+        )
+        self.heads = nn.ModuleDict(dict(heads))
+        self.review_adaptor = (
+            TextAdaptor(review_dim, dim, dropout=dropout)
+            if review_dim is not None and "review" in self.task_inputs.values()
+            else None
+        )
+        self.temperature = temperature
+
+    @staticmethod
+    def rep_dim(kind: TaskInput, dim: int) -> int:
+        """Width of the representation an auxiliary head of ``kind`` reads."""
+        return {"pair": 3 * dim, "review": 2 * dim, "item": dim}[kind]
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.retrieval_task, *self.heads)
+
+    def token_vectors(self, items: Tensor) -> Tensor:
+        """``(N_items + 2, dim)``: padding (zero), start, then every item's vector."""
+        return torch.cat([torch.zeros_like(self.start)[None], self.start[None], items])
+
+    def states(self, history: Tensor, items: Tensor | None = None) -> Tensor:
+        """History tokens ``(B, L)`` -> states ``(B, L, dim)``."""
+        items = self.items() if items is None else items
+        x = self.token_vectors(items)[history]  # (B, L, dim)
+        states: Tensor = self.history(x, history == PAD)
+        return states
+
+    def user_states(self, history: Tensor) -> Tensor:
+        """The state after the whole history ``(B, L)`` (left-padded): ``(B, dim)``."""
+        return self.states(history)[:, -1]
+
+    def score_items(self, history: Tensor) -> Tensor:
+        """Retrieval scores of every item after each history ``(B, L)``: ``(B, N_items)``."""
+        items = self.items()
+        scores: Tensor = self.states(history, items)[:, -1] @ items.T / self.temperature
+        return scores
+
+    def forward(self, features: Mapping[str, Tensor]) -> Predictions:
+        items = self.items()  # (N, dim)
+        states = self.states(features["history"], items)  # (B, L, dim)
+        target = features["target_item"]  # (B, L)
+        where = target >= 0
+        state = states[where]  # (P, dim)
+        target_rows = target[where]  # (P,)
+        item = items[target_rows]  # (P, dim)
+        out: Predictions = {self.retrieval_task: state @ items.T / self.temperature}
+        for task, head in self.heads.items():
+            kind = self.task_inputs[task]
+            if kind == "pair":
+                rep = torch.cat([state, item, state * item], dim=-1)
+            elif kind == "item":
+                rep = item
+            else:
+                assert self.review_adaptor is not None
+                review = self.review_adaptor(features["own_review"][where])
+                rep = torch.cat([review, item], dim=-1)
+            out[task] = head(rep, {"item_row": target_rows})
+        return out
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """What every task reaches: the item encoder, the start token, the history encoder."""
+        yield from (p for p in self.items.parameters() if p.requires_grad)
+        yield self.start
+        yield from (p for p in self.history.parameters() if p.requires_grad)

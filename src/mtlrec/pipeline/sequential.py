@@ -1,0 +1,360 @@
+"""Training and evaluating the sequential multi-task recommender (``model.name: sequential``).
+
+The run's interaction examples become users' sequences in time order (timestamp, then the
+split, then the interaction id: leave-one-out's held-out rows come after the user's
+training rows). Training windows cover every training interaction as a target
+(:class:`~mtlrec.training.sequences.SequenceLoader`) with the one Trainer, any weighting
+strategy and early stopping on validation. Evaluation: auxiliary tasks on every held-out
+example after its user's earlier-split history, and full ranking through the one ranking
+protocol with ``state . v(item)`` (one matrix product per chunk of users).
+
+``model.params``: the fields of :class:`mtlrec.models.architectures.SequentialArchitecture`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.core.types import Batch, TaskSpec
+from mtlrec.data.examples import SPLITS
+from mtlrec.evaluation.accumulators import MultiTaskMetrics
+from mtlrec.evaluation.model_metrics import flatten
+from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_data
+from mtlrec.models.architectures import Architecture, SequentialArchitecture
+from mtlrec.models.heads import HEADS, Head
+from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
+from mtlrec.pipeline.run_data import RunData
+from mtlrec.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    JsonlLogger,
+    ProgressBar,
+    TensorBoardLogger,
+)
+from mtlrec.training.sequences import (
+    SequenceLoader,
+    UserSequences,
+    held_out_batches,
+    history_tokens,
+)
+from mtlrec.training.trainer import Trainer, TrainerSettings
+from mtlrec.weighting.base import weighting_for_tasks
+
+
+def sequential_params(config: ExperimentConfig) -> SequentialArchitecture:
+    """The sequential architecture's settings of ``config.model.params``."""
+    params = Architecture.of(config)
+    if not isinstance(params, SequentialArchitecture):
+        raise ValueError(f"model.name is {config.model.name!r}, not a sequential architecture")
+    return params
+
+
+def time_order(data: RunData) -> np.ndarray:
+    """``(N,)`` each example's rank in time: timestamp, then split, then interaction id."""
+    inter = data.dataset.tables["interactions"]
+    if data.examples.unit != "interaction" or inter.height != len(data.examples):
+        raise ValueError("the sequential model needs one example per interaction")
+    frame = pl.DataFrame(
+        {
+            "t": inter["timestamp"].cast(pl.Int64).fill_null(0)
+            if "timestamp" in inter.columns
+            else pl.Series(np.zeros(inter.height, dtype=np.int64)),
+            "s": data.examples.split.numpy(),
+            "i": inter["interaction_id"].cast(pl.Int64),
+        }
+    ).with_row_index("row")
+    ranked = frame.sort("t", "s", "i")["row"].to_numpy()
+    order = np.empty(len(ranked), dtype=np.int64)
+    order[ranked] = np.arange(len(ranked))
+    return order
+
+
+def sequential_specs(config: ExperimentConfig, data: RunData) -> dict[str, TaskSpec]:
+    """The retrieval task (``multiclass`` over the catalogue) and every other configured task,
+    multiclass ones class-weighted on the training split when ``balance_classes``."""
+    params = sequential_params(config)
+    n_items = len(data.entities.item_ids)
+    tasks = config.tasks or {}
+    chosen = tasks.get(params.retrieval_task)
+    specs = {
+        params.retrieval_task: TaskSpec(
+            params.retrieval_task,
+            "multiclass",
+            n_items,
+            loss=(chosen.loss if chosen is not None else None) or "ce",
+            weight=chosen.weight if chosen is not None else 1.0,
+        )
+    }
+    train = data.examples.subset("train")
+    for name, spec in data.specs.items():
+        if name == params.retrieval_task:
+            continue
+        weights = None
+        if spec.kind == "multiclass" and params.balance_classes:
+            labels = train.labels[name][train.masks[name]].long()
+            counts = torch.bincount(labels, minlength=spec.n_outputs).float().clamp(min=1.0)
+            weights = tuple((counts.sum() / (len(counts) * counts)).tolist())
+        specs[name] = TaskSpec(
+            name, spec.kind, spec.n_outputs, spec.loss, spec.weight, weights, spec.level
+        )
+    return specs
+
+
+def _item_attributes(data: RunData) -> dict[str, tuple[Tensor, int]]:
+    entities = data.entities
+    return {
+        name: (entities.tables[name], size)
+        for name, size in entities.categorical.items()
+        if name.startswith("items.") and name not in data.excluded_inputs
+    }
+
+
+def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
+    """The untrained sequential model of ``config`` over the run's items."""
+    params = sequential_params(config)
+    entities = data.entities
+    text = entities.tables.get("items.text") if params.use_text else None
+    n_ids = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 1
+    items = ItemEncoder(
+        entities.item_vocab_index,
+        n_ids,
+        params.dim,
+        text=text,
+        attributes=_item_attributes(data) if params.use_attributes else None,
+        n_experts=params.n_experts,
+        dropout=params.dropout,
+        use_ids=params.use_ids,
+    )
+    specs = sequential_specs(config, data)
+    inputs = {name: params.inputs_of(name) for name in specs}
+    heads: dict[str, Head] = {}
+    for name, spec in specs.items():
+        if name == params.retrieval_task:
+            continue
+        chosen = (config.tasks or {}).get(name)
+        head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
+        width = SequentialRecommender.rep_dim(inputs[name], params.dim)
+        heads[name] = HEADS.get(head.name)(width, spec, **head.params)
+    reviews = data.examples.features.get("own_review")
+    model = SequentialRecommender(
+        items,
+        params.dim,
+        specs,
+        heads,
+        params.retrieval_task,
+        inputs,
+        encoder=params.encoder,
+        max_len=params.max_len,
+        layers=params.layers,
+        n_heads=params.heads,
+        dropout=params.dropout,
+        review_dim=int(reviews.shape[1]) if reviews is not None else None,
+        temperature=params.temperature,
+    )
+    _init_priors(heads, specs, data)
+    return model
+
+
+def _init_priors(heads: Mapping[str, Head], specs: Mapping[str, TaskSpec], data: RunData) -> None:
+    train = data.examples.subset("train")
+    for name, head in heads.items():
+        spec, mask = specs[name], train.masks[name]
+        if not bool(mask.any()) or spec.kind not in ("regression", "binary", "multilabel"):
+            continue
+        mean = train.labels[name][mask].float().mean(dim=0).reshape(-1)
+        prior = mean if spec.kind == "regression" else torch.logit(mean.clamp(1e-4, 1 - 1e-4))
+        head.init_output(prior)
+
+
+@dataclass
+class SequentialData:
+    """What training and evaluation read: time order, training sequences, held-out
+    histories per split (item rows of the earlier splits, oldest first)."""
+
+    order: np.ndarray
+    train: UserSequences
+    histories: dict[int, dict[int, np.ndarray]]
+    ranking: RankingData
+    review_text: Tensor | None
+
+    @classmethod
+    def of(cls, data: RunData, params: SequentialArchitecture) -> SequentialData:
+        """Sequences of ``data``; a test user's history is train + valid (``test_history:
+        earlier``, what the exclusion rule treats as known) or train alone."""
+        order = time_order(data)
+        items = data.examples.features["item_row"].numpy()
+        known = {1: [0], 2: [0, 1] if params.test_history == "earlier" else [0]}
+        histories = {
+            split: {
+                user: items[rows]
+                for user, rows in UserSequences.build(
+                    data.examples, order, known[split]
+                ).examples.items()
+            }
+            for split in range(1, len(SPLITS))
+        }
+        return cls(
+            order,
+            UserSequences.build(data.examples, order, [0]),
+            histories,
+            ranking_data(data.examples, len(data.entities.user_ids), len(data.entities.item_ids)),
+            data.examples.features.get("own_review"),
+        )
+
+
+@torch.inference_mode()
+def _collect(
+    model: SequentialRecommender, batches: Iterable[Batch], tasks: Sequence[str]
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+    model.eval()
+    outputs: dict[str, list[Tensor]] = {t: [] for t in tasks}
+    labels: dict[str, list[Tensor]] = {t: [] for t in tasks}
+    masks: dict[str, list[Tensor]] = {t: [] for t in tasks}
+    for batch in batches:
+        predicted = model(batch.features)
+        for task in tasks:
+            outputs[task].append(predicted[task].float())
+            labels[task].append(batch.labels[task])
+            masks[task].append(batch.masks[task])
+    return (
+        {t: torch.cat(v) for t, v in outputs.items()},
+        {t: torch.cat(v) for t, v in labels.items()},
+        {t: torch.cat(v) for t, v in masks.items()},
+    )
+
+
+def user_score_fn(
+    model: SequentialRecommender, histories: Mapping[int, np.ndarray], max_len: int
+) -> Any:
+    """A ranking score function: user rows ``(b,)`` -> ``state . v(item)`` ``(b, N_items)``
+    after each user's history."""
+    empty = np.zeros(0, dtype=np.int64)
+
+    @torch.inference_mode()
+    def score(user_rows: Tensor) -> Tensor:
+        model.eval()
+        tokens = np.stack(
+            [history_tokens(histories.get(int(u), empty), max_len) for u in user_rows.tolist()]
+        )
+        return model.score_items(torch.from_numpy(tokens)).float()
+
+    return score
+
+
+def evaluate_sequential(
+    config: ExperimentConfig,
+    data: RunData,
+    model: SequentialRecommender,
+    seq: SequentialData,
+    splits: Sequence[str] = ("valid", "test"),
+    ranking: bool = True,
+) -> dict[str, Any]:
+    """Per-task metrics (all held-out examples, and the cold-item slice) and full ranking
+    per split, in the shape of :func:`mtlrec.pipeline.evaluate.evaluate_run`."""
+    params = sequential_params(config)
+    aux = [t for t in model.specs if t != params.retrieval_task]
+    tracked = [model.specs[t] for t in aux]
+    results: dict[str, Any] = {}
+    for split in splits:
+        at = SPLITS.index(split)
+        rows: dict[str, dict[str, float]] = {}
+        if aux:
+            batches = held_out_batches(
+                data.examples,
+                seq.histories[at],
+                at,
+                params.max_len,
+                params.retrieval_task,
+                aux,
+                review_text=seq.review_text,
+            )
+            outputs, labels, masks = _collect(model, batches, aux)
+            cold = data.examples.cold_item[data.examples.split == at]
+            for name, keep in (("", None), (" (cold items)", cold)):
+                if keep is not None and not bool(keep.any()):
+                    continue
+                metrics = MultiTaskMetrics(tracked)
+                pick = slice(None) if keep is None else keep
+                metrics.update(
+                    {t: outputs[t][pick] for t in aux},
+                    {t: labels[t][pick] for t in aux},
+                    {t: masks[t][pick] for t in aux},
+                )
+                rows.update(
+                    {f"{t}{name}": v for t, v in metrics.compute().items() if v.get("n", 0)}
+                )
+        if ranking:
+            vectors = data.entities.tables.get("items.text")
+            slices = evaluate_ranking(
+                seq.ranking,
+                split,
+                user_score_fn(model, seq.histories[at], params.max_len),
+                config.evaluation.ks,
+                diversity_vectors=None if vectors is None else vectors.numpy(),
+            )
+            rows.update({f"ranking ({name})": values for name, values in slices.items()})
+        results[split] = rows
+    return results
+
+
+def train_sequential(
+    config: ExperimentConfig,
+    data: RunData,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[SequentialRecommender, Trainer, SequentialData]:
+    """Build and train the sequential model; returns it with its best weights."""
+    torch.manual_seed(config.seed)
+    params = sequential_params(config)
+    model = build_sequential_model(config, data)
+    seq = SequentialData.of(data, params)
+    loader = SequenceLoader(
+        data.examples,
+        seq.train,
+        params.max_len,
+        config.training.batch_size,
+        params.retrieval_task,
+        list(model.specs),
+        seed=config.seed,
+        review_text=seq.review_text,
+    )
+    weighting = weighting_for_tasks(
+        config.weighting.name,
+        {n: s.weight for n, s in model.specs.items()},
+        **config.weighting.params,
+    )
+    callbacks: list[Callback] = [
+        JsonlLogger(run_dir / "train.jsonl", every=1),
+        TensorBoardLogger(run_dir / "tensorboard", every=1),
+    ]
+    if progress:
+        callbacks.append(ProgressBar())
+    stopping = config.training.early_stopping
+    if stopping is not None:
+        callbacks.append(EarlyStopping(stopping.monitor, stopping.mode, stopping.patience))
+
+    def validate(m: Any) -> dict[str, float]:
+        results = evaluate_sequential(config, data, m, seq, ("valid",))
+        return flatten(results["valid"], "valid")
+
+    trainer = Trainer(
+        model,  # type: ignore[arg-type]
+        model.specs,
+        weighting,
+        TrainerSettings.from_config(config.training, seed=config.seed),
+        checkpoint_dir=run_dir / "checkpoints",
+        callbacks=callbacks,
+    )
+    last = run_dir / "checkpoints" / "last.pt"
+    trainer.fit(loader, validate, resume_from=last if resume and last.exists() else None)  # type: ignore[arg-type]
+    return model, trainer, seq

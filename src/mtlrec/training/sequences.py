@@ -1,0 +1,185 @@
+"""Users' interaction sequences in time order, and the mini-batches a sequential model
+trains on: every position of a user's training history predicts the next item.
+
+Tokens (see :mod:`mtlrec.models.sequential`): ``0`` padding, ``1`` the start token,
+``2 + item_row`` an item; histories are left-padded so the last position is the latest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mtlrec.core.types import Batch
+from mtlrec.data.examples import ExampleSet
+
+PAD, START, OFFSET = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class UserSequences:
+    """Each user's examples of some splits in time order: ``examples[u]`` holds example
+    indices ``(n_u,)`` into the run's :class:`ExampleSet`."""
+
+    examples: dict[int, np.ndarray]
+
+    @classmethod
+    def build(cls, examples: ExampleSet, order: np.ndarray, splits: Sequence[int]) -> UserSequences:
+        """The examples whose split is in ``splits``, per user, sorted by ``order`` ``(N,)``
+        (a time rank: timestamp, then the split's tie order)."""
+        keep = np.flatnonzero(np.isin(examples.split.numpy(), list(splits)))
+        users = examples.features["user_row"].numpy()[keep]
+        ranked = keep[np.lexsort((order[keep], users))]
+        users = examples.features["user_row"].numpy()[ranked]
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        ends = np.r_[starts[1:], len(ranked)]
+        return cls({int(users[s]): ranked[s:e] for s, e in zip(starts, ends, strict=True)})
+
+
+def history_tokens(item_rows: np.ndarray, max_len: int, with_start: bool = True) -> np.ndarray:
+    """``(max_len,)`` int64 tokens of a history (oldest first): the last ``max_len`` of
+    ``[START] + items``, left-padded."""
+    tokens = np.r_[[START] if with_start else [], item_rows + OFFSET].astype(np.int64)
+    tokens = tokens[-max_len:]
+    out = np.zeros(max_len, dtype=np.int64)
+    out[max_len - len(tokens) :] = tokens
+    return out
+
+
+class SequenceLoader:
+    """Training windows over users' training sequences, shuffled per ``(seed, epoch)``.
+
+    A user's tokens ``[START, i_1, ..., i_{n-1}]`` with targets ``[i_1, ..., i_n]`` are cut
+    from the end into windows of ``max_len`` positions, so every training interaction is
+    a target once per epoch. A batch holds ``positions`` ``(P,)`` (the target item rows:
+    what samples/s counts), ``history`` and ``target_item`` ``(B, L)`` and, when given,
+    ``own_review`` ``(B, L, D)`` (the target interaction's review embedding); labels and
+    masks ``(P,)`` of every task in ``labels`` over the target positions, row-major. The
+    ``retrieval_task`` label is the target item row.
+    """
+
+    def __init__(
+        self,
+        examples: ExampleSet,
+        sequences: UserSequences,
+        max_len: int,
+        batch_size: int,
+        retrieval_task: str,
+        tasks: Sequence[str],
+        seed: int = 0,
+        review_text: Tensor | None = None,
+    ) -> None:
+        self.examples, self.max_len, self.batch_size = examples, max_len, batch_size
+        self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
+        self.review_text = review_text
+        items = examples.features["item_row"].numpy()
+        history, targets = [], []
+        for rows in sequences.examples.values():
+            tokens = np.r_[START, items[rows[:-1]] + OFFSET]
+            for end in range(len(rows), 0, -max_len):
+                begin = max(0, end - max_len)
+                window = np.full(max_len, PAD, dtype=np.int64)
+                target = np.full(max_len, -1, dtype=np.int64)
+                window[max_len - (end - begin) :] = tokens[begin:end]
+                target[max_len - (end - begin) :] = rows[begin:end]
+                history.append(window)
+                targets.append(target)
+        self.history = torch.from_numpy(np.stack(history)) if history else torch.zeros(0, 0)
+        self.target_example = torch.from_numpy(np.stack(targets)) if targets else torch.zeros(0, 0)
+
+    def __len__(self) -> int:
+        return -(-len(self.history) // self.batch_size)
+
+    @property
+    def n_positions(self) -> int:
+        """Training targets per epoch."""
+        return int((self.target_example >= 0).sum())
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's batches; their order depends on ``(seed, epoch)`` only."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.history), generator=generator)
+        for start in range(0, len(order), self.batch_size):
+            pick = order[start : start + self.batch_size]
+            yield self.batch(self.history[pick], self.target_example[pick])
+
+    def batch(self, history: Tensor, target_example: Tensor) -> Batch:
+        """A batch from history tokens and target example indices ``(B, L)`` (-1: none)."""
+        return sequence_batch(
+            self.examples,
+            history,
+            target_example,
+            self.retrieval_task,
+            self.tasks,
+            self.review_text,
+        )
+
+
+def sequence_batch(
+    examples: ExampleSet,
+    history: Tensor,
+    target_example: Tensor,
+    retrieval_task: str,
+    tasks: Sequence[str],
+    review_text: Tensor | None = None,
+) -> Batch:
+    """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
+    indices, -1 where there is no target) after ``history`` tokens ``(B, L)``."""
+    where = target_example >= 0
+    index = target_example[where]  # (P,)
+    item_rows = examples.features["item_row"]
+    target_item = torch.full_like(target_example, -1)
+    target_item[where] = item_rows[index]
+    features: dict[str, Tensor] = {
+        "positions": item_rows[index],
+        "history": history,
+        "target_item": target_item,
+    }
+    if review_text is not None:
+        reviews = torch.zeros(*history.shape, review_text.shape[1])
+        reviews[where] = review_text[index]
+        features["own_review"] = reviews
+    labels: dict[str, Tensor] = {retrieval_task: item_rows[index]}
+    masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}
+    for task in tasks:
+        if task == retrieval_task or task not in examples.labels:
+            continue
+        labels[task] = examples.labels[task][index]
+        masks[task] = examples.masks[task][index]
+    return Batch(features, labels, masks)
+
+
+def held_out_batches(
+    examples: ExampleSet,
+    histories: Mapping[int, np.ndarray],
+    split: int,
+    max_len: int,
+    retrieval_task: str,
+    tasks: Sequence[str],
+    batch_size: int = 1024,
+    review_text: Tensor | None = None,
+) -> Iterator[Batch]:
+    """One target per example of ``split``: the example's item after its user's history
+    ``histories[user]`` (item rows, oldest first: the earlier splits' items)."""
+    rows = np.flatnonzero(examples.split.numpy() == split)
+    users = examples.features["user_row"].numpy()
+    empty = np.zeros(0, dtype=np.int64)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        history = np.stack(
+            [history_tokens(histories.get(int(users[r]), empty), max_len) for r in chunk]
+        )
+        target = np.full((len(chunk), max_len), -1, dtype=np.int64)
+        target[:, -1] = chunk
+        yield sequence_batch(
+            examples,
+            torch.from_numpy(history),
+            torch.from_numpy(target),
+            retrieval_task,
+            tasks,
+            review_text,
+        )

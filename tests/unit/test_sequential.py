@@ -1,0 +1,226 @@
+"""The sequential multi-task recommender: causality, the sequence loader, retrieval over the
+catalogue, auxiliary heads, and a review classifier that is not the majority constant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtlrec.core.types import TaskSpec
+from mtlrec.data.examples import ExampleSet
+from mtlrec.models.heads import HEADS
+from mtlrec.models.losses import masked_task_loss
+from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
+from mtlrec.training.sequences import (
+    OFFSET,
+    PAD,
+    START,
+    SequenceLoader,
+    UserSequences,
+    held_out_batches,
+    history_tokens,
+)
+
+N_ITEMS = 12
+
+
+def _model(
+    encoder: str = "causal",
+    tasks: dict[str, TaskSpec] | None = None,
+    inputs: dict[str, str] | None = None,
+    review_dim: int | None = None,
+    text: torch.Tensor | None = None,
+) -> SequentialRecommender:
+    torch.manual_seed(0)
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, text=text, dropout=0.0)
+    specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS), **(tasks or {})}
+    inputs = inputs or {}
+    heads = {
+        name: HEADS.get("fc")(
+            SequentialRecommender.rep_dim(inputs.get(name, "pair"), 16),  # type: ignore[arg-type]
+            spec,
+        )
+        for name, spec in specs.items()
+        if name != "interest"
+    }
+    return SequentialRecommender(
+        items,
+        16,
+        specs,
+        heads,
+        "interest",
+        inputs,  # type: ignore[arg-type]
+        encoder=encoder,  # type: ignore[arg-type]
+        max_len=8,
+        layers=1,
+        n_heads=2,
+        dropout=0.0,
+        review_dim=review_dim,
+    )
+
+
+@pytest.mark.parametrize("encoder", ["causal", "pooled"])
+def test_a_state_never_sees_a_later_item(encoder: str) -> None:
+    model = _model(encoder).eval()
+    history = torch.tensor(
+        [[PAD, PAD, START, 2 + OFFSET, 5 + OFFSET, 7 + OFFSET, 1 + OFFSET, 3 + OFFSET]]
+    )
+    changed = history.clone()
+    changed[0, 6:] = torch.tensor([9 + OFFSET, 4 + OFFSET])
+    with torch.no_grad():
+        before, after = model.states(history), model.states(changed)
+    assert torch.isfinite(before).all()
+    torch.testing.assert_close(before[0, :6], after[0, :6])
+    assert not torch.allclose(before[0, 6:], after[0, 6:])
+
+
+def test_left_padding_gives_finite_states_and_matches_the_unpadded_history() -> None:
+    model = _model().eval()
+    short = torch.tensor([[START, 3 + OFFSET, 4 + OFFSET]])
+    padded = torch.tensor([[PAD] * 5 + [START, 3 + OFFSET, 4 + OFFSET]])
+    with torch.no_grad():
+        # positions are absolute, so compare the padded states among themselves only
+        states = model.states(padded)
+    assert torch.isfinite(states).all()
+    assert torch.equal(states[0, :5], torch.zeros_like(states[0, :5]))
+    assert short.shape[1] == 3  # the unpadded form is valid input too
+    assert torch.isfinite(model.states(short)).all()
+
+
+def _examples(users: list[int], items: list[int], split: list[int]) -> ExampleSet:
+    n = len(users)
+    return ExampleSet(
+        "interaction",
+        {"user_row": torch.tensor(users), "item_row": torch.tensor(items)},
+        {"rating": torch.arange(n, dtype=torch.float32)},
+        {"rating": torch.ones(n, dtype=torch.bool)},
+        torch.tensor(split),
+        torch.zeros(n, dtype=torch.bool),
+    )
+
+
+def test_every_training_interaction_is_a_target_once_after_its_own_past() -> None:
+    # user 0: items 1..11 in time order (11 train rows > max_len 4 -> 3 windows); user 1: 2
+    users = [0] * 11 + [1, 1, 0, 0]
+    items = [*range(1, 12), 5, 6, 0, 2]
+    split = [0] * 13 + [1, 2]
+    examples = _examples(users, items, split)
+    order = np.arange(len(users))
+    train = UserSequences.build(examples, order, [0])
+    loader = SequenceLoader(examples, train, 4, 2, "interest", ["interest", "rating"], seed=3)
+    seen: list[int] = []
+    for batch in loader.batches(0):
+        target = batch.features["target_item"]
+        history = batch.features["history"]
+        labels = batch.labels["rating"].long().tolist()  # rating == example index here
+        assert batch.labels["interest"].tolist() == target[target >= 0].tolist()
+        assert len(batch.features["positions"]) == len(labels)
+        k = 0
+        for row in range(target.shape[0]):
+            for pos in range(target.shape[1]):
+                if target[row, pos] < 0:
+                    continue
+                example = labels[k]
+                k += 1
+                seen.append(example)
+                # the history up to pos holds only earlier examples of the same user
+                earlier = {
+                    int(items[e]) + OFFSET
+                    for e in range(example)
+                    if users[e] == users[example] and split[e] == 0
+                }
+                tokens = set(history[row, : pos + 1].tolist()) - {PAD, START}
+                assert tokens <= earlier
+    assert sorted(seen) == list(range(13))  # valid / test rows are never training targets
+    order_0 = [b.features["positions"].tolist() for b in loader.batches(0)]
+    assert order_0 == [b.features["positions"].tolist() for b in loader.batches(0)]
+    assert order_0 != [b.features["positions"].tolist() for b in loader.batches(1)]
+
+
+def test_held_out_examples_are_ranked_after_the_earlier_splits_only() -> None:
+    users, items, split = [0, 0, 0, 0], [3, 4, 5, 6], [0, 0, 1, 2]
+    examples = _examples(users, items, split)
+    order = np.arange(4)
+    items_np = np.asarray(items)
+    earlier = {
+        u: items_np[r] for u, r in UserSequences.build(examples, order, [0, 1]).examples.items()
+    }
+    (batch,) = list(held_out_batches(examples, earlier, 2, 6, "interest", ["rating"]))
+    assert batch.features["history"][0].tolist() == history_tokens(np.array([3, 4, 5]), 6).tolist()
+    assert batch.features["target_item"][0, -1] == 6
+    assert batch.labels["rating"].tolist() == [3.0]
+
+
+def test_score_items_equals_the_retrieval_logits_of_the_last_position() -> None:
+    model = _model().eval()
+    history = torch.tensor([[PAD, START, 1 + OFFSET, 2 + OFFSET]])
+    target = torch.tensor([[-1, -1, -1, 5]])
+    with torch.no_grad():
+        logits = model({"history": history, "target_item": target})["interest"]
+        scores = model.score_items(history)
+    torch.testing.assert_close(logits, scores)
+    assert scores.shape == (1, N_ITEMS)
+
+
+def test_learns_a_next_item_rule_over_the_whole_catalogue() -> None:
+    """Item k is always followed by item k + 1: after training, the next item ranks first."""
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    spec = model.specs["interest"]
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        starts = rng.integers(0, N_ITEMS - 6, size=16)
+        seqs = np.stack([np.arange(s, s + 6) for s in starts])  # (16, 6)
+        history = torch.from_numpy(np.c_[np.full(16, START), seqs[:, :-1] + OFFSET])
+        target = torch.from_numpy(seqs)
+        out = model({"history": history, "target_item": target})["interest"]
+        loss = masked_task_loss(
+            spec, out, target.reshape(-1), torch.ones(out.shape[0], dtype=torch.bool)
+        )
+        assert loss is not None
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    history = torch.from_numpy(np.r_[START, np.arange(2, 6) + OFFSET]).unsqueeze(0)
+    with torch.no_grad():
+        assert int(model.score_items(history).argmax()) == 6
+
+
+def test_the_review_classifier_is_not_the_majority_constant() -> None:
+    """88% of reviews are positive; the review text tells the class. Class-weighted CE on
+    the review task must give a classifier that predicts more than one class and beats the
+    always-positive macro-F1 (a constant classifier fails this test)."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    n, dim = 600, 8
+    classes = np.where(rng.random(n) < 0.88, 2, rng.integers(0, 2, size=n))
+    reviews = rng.normal(size=(n, dim)).astype(np.float32)
+    reviews[:, 0] += 2.5 * (classes - 1)  # the review's text carries its sentiment
+    counts = np.bincount(classes, minlength=3).astype(np.float64)
+    weights = tuple((counts.sum() / (3 * counts)).tolist())
+    spec = TaskSpec("sentiment", "multiclass", 3, class_weights=weights)
+    model = _model(tasks={"sentiment": spec}, inputs={"sentiment": "review"}, review_dim=dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    history = torch.full((n, 2), START)
+    history[:, 0] = PAD
+    target = torch.full((n, 2), -1)
+    target[:, 1] = torch.from_numpy(rng.integers(0, N_ITEMS, size=n))
+    review = torch.zeros(n, 2, dim)
+    review[:, 1] = torch.from_numpy(reviews)
+    labels = torch.from_numpy(classes)
+    features = {"history": history, "target_item": target, "own_review": review}
+    for _ in range(200):
+        out = model(features)["sentiment"]
+        loss = masked_task_loss(spec, out, labels, torch.ones(n, dtype=torch.bool))
+        assert loss is not None
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        predicted = model.eval()(features)["sentiment"].argmax(dim=1).numpy()
+    assert len(np.unique(predicted)) > 1, "the classifier predicts one class for every example"
+    constant = f1_score(classes, np.full(n, 2), average="macro")
+    assert f1_score(classes, predicted, average="macro") > constant + 0.2
