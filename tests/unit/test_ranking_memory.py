@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from mtlrec.core.types import ScoreFn
 from mtlrec.data.examples import EntityData, ExampleSet
 from mtlrec.evaluation import protocol, ranking
 from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_data
@@ -58,9 +59,11 @@ class _Spy:
         self.dense_rows: list[int] = []
         original = ranking.UserItems.dense
 
-        def dense(self_: ranking.UserItems, rows: Tensor, n_items: int, device: object = "cpu"):
+        def dense(
+            self_: ranking.UserItems, rows: Tensor, n_items: int, device: str = "cpu"
+        ) -> Tensor:
             self.dense_rows.append(int(rows.numel()))
-            return original(self_, rows, n_items, device)  # type: ignore[arg-type]
+            return original(self_, rows, n_items, device)
 
         def refuse(*args: object, **kwargs: object) -> np.ndarray:
             raise AssertionError("full ranking built a dense (all users, n_items) matrix")
@@ -69,10 +72,11 @@ class _Spy:
         monkeypatch.setattr(RankingData, "relevant", refuse)
         monkeypatch.setattr(RankingData, "excluded", refuse)
 
-    def wrap(self, score_fn: ranking.ScoreFn) -> ranking.ScoreFn:
+    def wrap(self, score_fn: ScoreFn) -> ScoreFn:
         def score(user_rows: Tensor) -> Tensor:
             self.score_rows.append(int(user_rows.numel()))
-            return score_fn(user_rows)
+            out: Tensor = score_fn(user_rows)
+            return out
 
         return score
 
@@ -106,7 +110,7 @@ def test_chunk_size_does_not_change_the_metrics() -> None:
 class _Pointwise(torch.nn.Module):
     """A stand-in pointwise model: score = user profile . item vector, read per pair."""
 
-    def __init__(self, n_users: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(0)
         self.item_vectors = torch.randn(N_ITEMS, 4, generator=gen)
@@ -146,7 +150,7 @@ def test_item_scores_builds_at_most_a_batch_of_pair_features(
 
     monkeypatch.setattr(scoring, "pair_features", pair_features)
     entities = _entities(n_users)
-    model = _Pointwise(n_users)
+    model = _Pointwise()
     batch = 50  # not a multiple of N_ITEMS: batches straddle users
     fn = spy.wrap(item_scores(model, "interest", entities, batch_size=batch))  # type: ignore[arg-type]
     data = ranking_data(_examples(n_users), n_users, N_ITEMS)
@@ -162,7 +166,7 @@ def test_item_scores_builds_at_most_a_batch_of_pair_features(
 
 def test_item_scores_matches_between_batch_sizes() -> None:
     entities = _entities(12)
-    model = _Pointwise(12)
+    model = _Pointwise()
     rows = torch.arange(12)
     one = item_scores(model, "interest", entities, batch_size=7)(rows)  # type: ignore[arg-type]
     big = item_scores(model, "interest", entities, batch_size=10_000)(rows)  # type: ignore[arg-type]

@@ -104,6 +104,21 @@ def data_statistics(data: RunData) -> dict[str, Any]:
     }
 
 
+def run_callbacks(config: ExperimentConfig, run_dir: Path, progress: bool) -> list[Callback]:
+    """The callbacks of a run: JSONL and TensorBoard logs in ``run_dir``, a progress bar
+    (``progress``), early stopping on the validation metric when the config asks for it."""
+    callbacks: list[Callback] = [
+        JsonlLogger(run_dir / "train.jsonl", every=1),
+        TensorBoardLogger(run_dir / "tensorboard", every=1),
+    ]
+    if progress:
+        callbacks.append(ProgressBar())
+    stopping = config.training.early_stopping
+    if stopping is not None:
+        callbacks.append(EarlyStopping(stopping.monitor, stopping.mode, stopping.patience))
+    return callbacks
+
+
 def train_model(
     config: ExperimentConfig,
     data: RunData,
@@ -129,16 +144,8 @@ def train_model(
         n_items=len(data.entities.item_ids),
         item_vocab_index=data.entities.item_vocab_index,
     )
-    callbacks: list[Callback] = [
-        JsonlLogger(run_dir / "train.jsonl", every=1),
-        TensorBoardLogger(run_dir / "tensorboard", every=1),
-    ]
-    if progress:
-        callbacks.append(ProgressBar())
+    callbacks = run_callbacks(config, run_dir, progress)
     stopping = train_cfg.early_stopping
-    if stopping is not None:
-        callbacks.append(EarlyStopping(stopping.monitor, stopping.mode, stopping.patience))
-
     valid_set = evaluation_sets(config, data, ("valid",))
 
     def validate(m: MultiTaskModel) -> dict[str, float]:
@@ -187,7 +194,7 @@ def run_experiment(
         data.timings["train_s"] = time.perf_counter() - start
         torch.save(model.state_dict(), run_dir / "model.pt")
         start = time.perf_counter()
-        results = evaluate_sequential(config, data, sequential, seq)
+        results = evaluate_sequential(config, data, sequential, seq, progress=True)
         gates = None
     else:
         multitask, trainer = train_model(config, data, run_dir, resume=resume)
@@ -195,7 +202,7 @@ def run_experiment(
         data.timings["train_s"] = time.perf_counter() - start
         torch.save(model.state_dict(), run_dir / "model.pt")
         start = time.perf_counter()
-        results = evaluate_run(config, data, multitask)
+        results = evaluate_run(config, data, multitask, progress=True)
         gates = gate_report(config, data, multitask)
     data.timings["evaluate_s"] = time.perf_counter() - start
     payload = {
@@ -270,11 +277,11 @@ def evaluate_saved_run(run_dir: Path, settings: FetchSettings, console: Console)
         sequential = build_sequential_model(config, data)
         sequential.load_state_dict(state)
         seq = SequentialData.of(data, sequential_params(config))
-        results = evaluate_sequential(config, data, sequential, seq)
+        results = evaluate_sequential(config, data, sequential, seq, progress=True)
     else:
         model = build_run_model(config, data)
         model.load_state_dict(state)
-        results = evaluate_run(config, data, model)
+        results = evaluate_run(config, data, model, progress=True)
     print_results(console, results)
     (run_dir / "evaluation.json").write_text(json.dumps(results, indent=2, default=str))
     return results

@@ -32,14 +32,8 @@ from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_da
 from mtlrec.models.architectures import Architecture, SequentialArchitecture
 from mtlrec.models.heads import HEADS, Head
 from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
+from mtlrec.pipeline.experiment import run_callbacks
 from mtlrec.pipeline.run_data import RunData
-from mtlrec.training.callbacks import (
-    Callback,
-    EarlyStopping,
-    JsonlLogger,
-    ProgressBar,
-    TensorBoardLogger,
-)
 from mtlrec.training.sequences import (
     SequenceLoader,
     UserSequences,
@@ -257,9 +251,11 @@ def evaluate_sequential(
     seq: SequentialData,
     splits: Sequence[str] = ("valid", "test"),
     ranking: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Per-task metrics (all held-out examples, and the cold-item slice) and full ranking
-    per split, in the shape of :func:`mtlrec.pipeline.evaluate.evaluate_run`."""
+    per split, in the shape of :func:`mtlrec.pipeline.evaluate.evaluate_run` (``progress``:
+    a progress bar over the ranked users)."""
     params = sequential_params(config)
     aux = [t for t in model.specs if t != params.retrieval_task]
     tracked = [model.specs[t] for t in aux]
@@ -300,6 +296,7 @@ def evaluate_sequential(
                 user_score_fn(model, seq.histories[at], params.max_len),
                 config.evaluation.ks,
                 diversity_vectors=None if vectors is None else vectors.numpy(),
+                progress=progress,
             )
             rows.update({f"ranking ({name})": values for name, values in slices.items()})
         results[split] = rows
@@ -333,15 +330,7 @@ def train_sequential(
         {n: s.weight for n, s in model.specs.items()},
         **config.weighting.params,
     )
-    callbacks: list[Callback] = [
-        JsonlLogger(run_dir / "train.jsonl", every=1),
-        TensorBoardLogger(run_dir / "tensorboard", every=1),
-    ]
-    if progress:
-        callbacks.append(ProgressBar())
-    stopping = config.training.early_stopping
-    if stopping is not None:
-        callbacks.append(EarlyStopping(stopping.monitor, stopping.mode, stopping.patience))
+    callbacks = run_callbacks(config, run_dir, progress)
 
     def validate(m: Any) -> dict[str, float]:
         results = evaluate_sequential(config, data, m, seq, ("valid",))
