@@ -124,6 +124,19 @@ def _recent_first(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(columns, descending=True, nulls_last=True) if columns else frame
 
 
+def _recent_items(train: pl.DataFrame, items_text: Mapping[str, str], n: int) -> pl.DataFrame:
+    """``user_id, item_id (list)``: each user's ``n`` most recent distinct training items
+    that have a text, newest first (``train`` sorted newest first)."""
+    known = pl.Series(list(items_text), dtype=pl.String())
+    return (
+        train.select("user_id", "item_id")
+        .filter(pl.col("item_id").is_in(known.implode()))
+        .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
+        .group_by("user_id", maintain_order=True)
+        .agg(pl.col("item_id").head(n))
+    )
+
+
 def user_profile_texts(
     interactions_with_split: pl.DataFrame,
     items_text: Mapping[str, str],
@@ -148,14 +161,7 @@ def user_profile_texts(
     if max_items < 0 or max_reviews < 0:
         raise ValueError("max_items and max_reviews must be >= 0")
     train = _recent_first(interactions_with_split.filter(pl.col("split") == TRAIN))
-    known = pl.Series(list(items_text), dtype=pl.String())
-    recent = (
-        train.select("user_id", "item_id")
-        .filter(pl.col("item_id").is_in(known.implode()))
-        .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
-        .group_by("user_id", maintain_order=True)
-        .agg(pl.col("item_id").head(max_items))
-    )
+    recent = _recent_items(train, items_text, max_items)
     item_parts = {
         user: [items_text[i] for i in ids if items_text[i]]
         for user, ids in recent.iter_rows()
@@ -201,14 +207,7 @@ def leave_one_out_profile_texts(
     if "split" not in interactions_with_split.columns:
         raise ValueError("user profiles need interactions with a 'split' column (data.split)")
     train = _recent_first(interactions_with_split.filter(pl.col("split") == TRAIN))
-    known = pl.Series(list(items_text), dtype=pl.String())
-    recent = (
-        train.select("user_id", "item_id")
-        .filter(pl.col("item_id").is_in(known.implode()))
-        .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
-        .group_by("user_id", maintain_order=True)
-        .agg(pl.col("item_id").head(max_items + 1))
-    )
+    recent = _recent_items(train, items_text, max_items + 1)
     profiles: dict[tuple[str, str], str] = {}
     for user, ids in recent.iter_rows():
         for left_out in ids[:max_items]:
