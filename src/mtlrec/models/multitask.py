@@ -11,7 +11,20 @@ from mtlrec.models.backbones.base import Backbone
 from mtlrec.models.heads import Head
 
 
-class MultiTaskModel(nn.Module):
+class TaskModel(nn.Module):
+    """What the Trainer trains: ``forward(features) -> Predictions`` keyed by task, the
+    task ``specs``, and the parameters every task reaches (``shared_parameters``: what
+    gradient-level weighting operates on). :class:`MultiTaskModel` and the sequential
+    recommender are both one."""
+
+    specs: dict[str, TaskSpec]
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters every task reaches, in module order."""
+        raise NotImplementedError
+
+
+class MultiTaskModel(TaskModel):
     """A composition (TorchRec-style): ``inputs(features) (B, D) -> backbone -> heads``.
 
     ``forward(features)`` returns ``{task: prediction}`` (see :data:`Predictions`); losses

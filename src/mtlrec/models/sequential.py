@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from mtlrec.core.types import Predictions, TaskSpec
 from mtlrec.models.heads import Head
+from mtlrec.models.multitask import TaskModel
 
 TaskInput = Literal["pair", "review", "item"]
 """What an auxiliary task reads (see the module docstring)."""
@@ -173,7 +174,7 @@ class PooledEncoder(nn.Module):
         return states
 
 
-class SequentialRecommender(nn.Module):
+class SequentialRecommender(TaskModel):
     """Item encoder + history encoder + the retrieval task + auxiliary heads (see the module).
 
     ``specs``: every task (the retrieval task is ``multiclass`` over ``N_items`` classes);

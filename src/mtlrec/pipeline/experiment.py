@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from mtlrec.evaluation.model_metrics import flatten
 from mtlrec.models.architectures import Architecture
 from mtlrec.models.factory import build_model
 from mtlrec.models.heads import Head
-from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.multitask import MultiTaskModel, TaskModel
 from mtlrec.pipeline.evaluate import evaluate_run, evaluation_sets, negative_config
 from mtlrec.pipeline.run_data import RunData, load_run_data
 from mtlrec.training.callbacks import (
@@ -43,21 +44,21 @@ from mtlrec.weighting.base import weighting_for_tasks
 
 def build_run_model(config: ExperimentConfig, data: RunData) -> MultiTaskModel:
     """The model of ``config`` over the run's data (:func:`mtlrec.models.factory.build_model`),
-    output biases at the training label priors (see :func:`_init_heads_from_priors`)."""
+    output biases at the training label priors (see :func:`init_heads_from_priors`)."""
     dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
     model = build_model(config, data.entities, data.specs, data.excluded_inputs, dense)
     heads = {name: cast(Head, head) for name, head in model.heads.items()}
-    _init_heads_from_priors(
+    init_heads_from_priors(
         heads, data, negative_config(config, config.training.negatives.per_positive)
     )
     return model
 
 
-def _init_heads_from_priors(
-    heads: dict[str, Head], data: RunData, negatives: NegativeConfig | None
+def init_heads_from_priors(
+    heads: Mapping[str, Head], data: RunData, negatives: NegativeConfig | None
 ) -> None:
     """Output biases start at the training label mean (regression) or its logit (binary),
-    counting the sampled negatives a task is trained on."""
+    counting the sampled negatives a task is trained on. Used by both architectures."""
     train = data.examples.subset("train")
     for name, head in heads.items():
         spec, mask = data.specs[name], train.masks[name]
@@ -148,10 +149,10 @@ def train_model(
     stopping = train_cfg.early_stopping
     valid_set = evaluation_sets(config, data, ("valid",))
 
-    def validate(m: MultiTaskModel) -> dict[str, float]:
+    def validate(_: TaskModel) -> dict[str, float]:
         # full ranking costs one pass over every (user, item): only when it is monitored
         ranked = stopping is not None and stopping.monitor.startswith("valid/ranking")
-        results = evaluate_run(config, data, m, ("valid",), ranked, valid_set)
+        results = evaluate_run(config, data, model, ("valid",), ranked, valid_set)
         return flatten(results["valid"], "valid")
 
     trainer = Trainer(
@@ -165,6 +166,34 @@ def train_model(
     last = run_dir / "checkpoints" / "last.pt"
     trainer.fit(loader, validate, resume_from=last if resume and last.exists() else None)
     return model, trainer
+
+
+Evaluation = Callable[[], tuple[dict[str, Any], dict[str, Any] | None]]
+"""Evaluates a trained model on valid and test: ``(results, gate utilisation or None)``."""
+
+
+def _train(
+    config: ExperimentConfig, data: RunData, run_dir: Path, resume: bool
+) -> tuple[torch.nn.Module, Trainer, Evaluation]:
+    """Train the config's architecture; returns the model, its trainer and its evaluation."""
+    if Architecture.of(config).sequential:
+        from mtlrec.pipeline.sequential import evaluate_sequential, train_sequential
+
+        sequential, trainer, seq = train_sequential(config, data, run_dir, resume=resume)
+        return (
+            sequential,
+            trainer,
+            lambda: (evaluate_sequential(config, data, sequential, seq, progress=True), None),
+        )
+    multitask, trainer = train_model(config, data, run_dir, resume=resume)
+    return (
+        multitask,
+        trainer,
+        lambda: (
+            evaluate_run(config, data, multitask, progress=True),
+            gate_report(config, data, multitask),
+        ),
+    )
 
 
 def run_experiment(
@@ -185,31 +214,17 @@ def run_experiment(
     data.timings["data_s"] = time.perf_counter() - start
     write_prepared_record(data, run_dir)
     start = time.perf_counter()
-    if Architecture.of(config).sequential:
-        from mtlrec.pipeline.sequential import evaluate_sequential, train_sequential
-
-        sequential, trainer, seq = train_sequential(config, data, run_dir, resume=resume)
-        model: torch.nn.Module = sequential
-        specs = sequential.specs
-        data.timings["train_s"] = time.perf_counter() - start
-        torch.save(model.state_dict(), run_dir / "model.pt")
-        start = time.perf_counter()
-        results = evaluate_sequential(config, data, sequential, seq, progress=True)
-        gates = None
-    else:
-        multitask, trainer = train_model(config, data, run_dir, resume=resume)
-        model, specs = multitask, data.specs
-        data.timings["train_s"] = time.perf_counter() - start
-        torch.save(model.state_dict(), run_dir / "model.pt")
-        start = time.perf_counter()
-        results = evaluate_run(config, data, multitask, progress=True)
-        gates = gate_report(config, data, multitask)
+    model, trainer, evaluate = _train(config, data, run_dir, resume)
+    data.timings["train_s"] = time.perf_counter() - start
+    torch.save(model.state_dict(), run_dir / "model.pt")
+    start = time.perf_counter()
+    results, gates = evaluate()
     data.timings["evaluate_s"] = time.perf_counter() - start
     payload = {
         "name": config.name,
         "architecture": config.model.name,
         "dataset": data.dataset.manifest["dataset"]["name"],
-        "tasks": {n: s.kind for n, s in specs.items()},
+        "tasks": {n: s.kind for n, s in trainer.specs.items()},
         "parameters": sum(p.numel() for p in model.parameters()),
         "epochs_run": trainer.state.epoch,
         "best_epoch": trainer.state.best_epoch,
@@ -267,17 +282,9 @@ def evaluate_saved_run(run_dir: Path, settings: FetchSettings, console: Console)
     check_prepared_record(data, run_dir, console)
     state = torch.load(run_dir / "model.pt", map_location="cpu")
     if Architecture.of(config).sequential:
-        from mtlrec.pipeline.sequential import (
-            SequentialData,
-            build_sequential_model,
-            evaluate_sequential,
-            sequential_params,
-        )
+        from mtlrec.pipeline.sequential import evaluate_saved_state
 
-        sequential = build_sequential_model(config, data)
-        sequential.load_state_dict(state)
-        seq = SequentialData.of(data, sequential_params(config))
-        results = evaluate_sequential(config, data, sequential, seq, progress=True)
+        results = evaluate_saved_state(config, data, state)
     else:
         model = build_run_model(config, data)
         model.load_state_dict(state)

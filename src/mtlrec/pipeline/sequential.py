@@ -24,15 +24,16 @@ import torch
 from torch import Tensor
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import Batch, TaskSpec
+from mtlrec.core.types import Batch, ScoreFn, TaskSpec
 from mtlrec.data.examples import SPLITS
 from mtlrec.evaluation.accumulators import MultiTaskMetrics
 from mtlrec.evaluation.model_metrics import flatten
 from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_data
 from mtlrec.models.architectures import Architecture, SequentialArchitecture
 from mtlrec.models.heads import HEADS, Head
+from mtlrec.models.multitask import TaskModel
 from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
-from mtlrec.pipeline.experiment import run_callbacks
+from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
 from mtlrec.training.sequences import (
     SequenceLoader,
@@ -154,27 +155,15 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         review_dim=int(reviews.shape[1]) if reviews is not None else None,
         temperature=params.temperature,
     )
-    _init_priors(heads, specs, data)
+    init_heads_from_priors(heads, data, None)
     return model
-
-
-def _init_priors(heads: Mapping[str, Head], specs: Mapping[str, TaskSpec], data: RunData) -> None:
-    train = data.examples.subset("train")
-    for name, head in heads.items():
-        spec, mask = specs[name], train.masks[name]
-        if not bool(mask.any()) or spec.kind not in ("regression", "binary", "multilabel"):
-            continue
-        mean = train.labels[name][mask].float().mean(dim=0).reshape(-1)
-        prior = mean if spec.kind == "regression" else torch.logit(mean.clamp(1e-4, 1 - 1e-4))
-        head.init_output(prior)
 
 
 @dataclass
 class SequentialData:
-    """What training and evaluation read: time order, training sequences, held-out
-    histories per split (item rows of the earlier splits, oldest first)."""
+    """What training and evaluation read: training sequences, held-out histories per split
+    (item rows of the earlier splits, oldest first), the ranking data, own reviews."""
 
-    order: np.ndarray
     train: UserSequences
     histories: dict[int, dict[int, np.ndarray]]
     ranking: RankingData
@@ -186,19 +175,18 @@ class SequentialData:
         earlier``, what the exclusion rule treats as known) or train alone."""
         order = time_order(data)
         items = data.examples.features["item_row"].numpy()
-        known = {1: [0], 2: [0, 1] if params.test_history == "earlier" else [0]}
+        train = UserSequences.build(data.examples, order, [0])
+        test = (
+            train
+            if params.test_history == "train"
+            else (UserSequences.build(data.examples, order, [0, 1]))
+        )
         histories = {
-            split: {
-                user: items[rows]
-                for user, rows in UserSequences.build(
-                    data.examples, order, known[split]
-                ).examples.items()
-            }
-            for split in range(1, len(SPLITS))
+            split: {user: items[rows] for user, rows in known.examples.items()}
+            for split, known in ((1, train), (2, test))
         }
         return cls(
-            order,
-            UserSequences.build(data.examples, order, [0]),
+            train,
             histories,
             ranking_data(data.examples, len(data.entities.user_ids), len(data.entities.item_ids)),
             data.examples.features.get("own_review"),
@@ -228,7 +216,7 @@ def _collect(
 
 def user_score_fn(
     model: SequentialRecommender, histories: Mapping[int, np.ndarray], max_len: int
-) -> Any:
+) -> ScoreFn:
     """A ranking score function: user rows ``(b,)`` -> ``state . v(item)`` ``(b, N_items)``
     after each user's history."""
     empty = np.zeros(0, dtype=np.int64)
@@ -250,7 +238,6 @@ def evaluate_sequential(
     model: SequentialRecommender,
     seq: SequentialData,
     splits: Sequence[str] = ("valid", "test"),
-    ranking: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Per-task metrics (all held-out examples, and the cold-item slice) and full ranking
@@ -288,19 +275,28 @@ def evaluate_sequential(
                 rows.update(
                     {f"{t}{name}": v for t, v in metrics.compute().items() if v.get("n", 0)}
                 )
-        if ranking:
-            vectors = data.entities.tables.get("items.text")
-            slices = evaluate_ranking(
-                seq.ranking,
-                split,
-                user_score_fn(model, seq.histories[at], params.max_len),
-                config.evaluation.ks,
-                diversity_vectors=None if vectors is None else vectors.numpy(),
-                progress=progress,
-            )
-            rows.update({f"ranking ({name})": values for name, values in slices.items()})
+        vectors = data.entities.tables.get("items.text")
+        slices = evaluate_ranking(
+            seq.ranking,
+            split,
+            user_score_fn(model, seq.histories[at], params.max_len),
+            config.evaluation.ks,
+            diversity_vectors=None if vectors is None else vectors.numpy(),
+            progress=progress,
+        )
+        rows.update({f"ranking ({name})": values for name, values in slices.items()})
         results[split] = rows
     return results
+
+
+def evaluate_saved_state(
+    config: ExperimentConfig, data: RunData, state: Mapping[str, Tensor]
+) -> dict[str, Any]:
+    """Valid and test results of the sequential model with the saved weights ``state``."""
+    model = build_sequential_model(config, data)
+    model.load_state_dict(state)
+    seq = SequentialData.of(data, sequential_params(config))
+    return evaluate_sequential(config, data, model, seq, progress=True)
 
 
 def train_sequential(
@@ -332,12 +328,12 @@ def train_sequential(
     )
     callbacks = run_callbacks(config, run_dir, progress)
 
-    def validate(m: Any) -> dict[str, float]:
-        results = evaluate_sequential(config, data, m, seq, ("valid",))
+    def validate(_: TaskModel) -> dict[str, float]:
+        results = evaluate_sequential(config, data, model, seq, ("valid",))
         return flatten(results["valid"], "valid")
 
     trainer = Trainer(
-        model,  # type: ignore[arg-type]
+        model,
         model.specs,
         weighting,
         TrainerSettings.from_config(config.training, seed=config.seed),
@@ -345,5 +341,5 @@ def train_sequential(
         callbacks=callbacks,
     )
     last = run_dir / "checkpoints" / "last.pt"
-    trainer.fit(loader, validate, resume_from=last if resume and last.exists() else None)  # type: ignore[arg-type]
+    trainer.fit(loader, validate, resume_from=last if resume and last.exists() else None)
     return model, trainer, seq

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -24,15 +24,25 @@ from torch import Tensor
 from mtlrec.config.experiment import TrainingConfig
 from mtlrec.core.types import Batch, TaskSpec
 from mtlrec.models.losses import masked_task_loss
-from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.multitask import TaskModel
 from mtlrec.training.callbacks import Callback
-from mtlrec.training.loader import ExampleLoader
 from mtlrec.training.optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler
 from mtlrec.training.seeding import rng_state, seed_everything, set_rng_state
 from mtlrec.weighting import Weighting, WeightingContext, weighted_backward
 
 Precision = Literal["fp32", "bf16", "fp16"]
-Validate = Callable[[MultiTaskModel], dict[str, float]]
+Validate = Callable[[TaskModel], dict[str, float]]
+
+
+class BatchSource(Protocol):
+    """Training batches per epoch (:class:`~mtlrec.training.loader.ExampleLoader`,
+    :class:`~mtlrec.training.sequences.SequenceLoader`); ``len`` is batches per epoch."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int) -> Iterator[Batch]: ...
+
+
 """Returns flat validation metrics, e.g. ``{"valid/like/auc": 0.78}``."""
 
 
@@ -113,7 +123,8 @@ class TrainerSettings:
 
 
 class Trainer:
-    """Trains a :class:`MultiTaskModel` with a weighting strategy, as ``settings`` say.
+    """Trains a :class:`~mtlrec.models.multitask.TaskModel` with a weighting strategy, as
+    ``settings`` say.
 
     ``checkpoint_dir`` receives ``last.pt`` (model, optimizer, scheduler, weighting,
     callbacks, RNG) after every epoch and ``best.pt`` (weights) when the monitored metric
@@ -123,7 +134,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: MultiTaskModel,
+        model: TaskModel,
         specs: Mapping[str, TaskSpec],
         weighting: Weighting,
         settings: TrainerSettings | None = None,
@@ -201,7 +212,7 @@ class Trainer:
     # ---------------------------------------------------------------- training
     def fit(
         self,
-        train: ExampleLoader,
+        train: BatchSource,
         validate: Validate | None = None,
         resume_from: Path | None = None,
     ) -> TrainState:
@@ -230,7 +241,7 @@ class Trainer:
         self._restore_best()
         return self.state
 
-    def _train_epoch(self, train: ExampleLoader) -> int:
+    def _train_epoch(self, train: BatchSource) -> int:
         """One pass over ``train``; returns the number of examples trained on."""
         assert self.optimizer is not None
         self.model.train()
