@@ -11,11 +11,8 @@ from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import ExampleSet
 from mtlrec.models.heads import HEADS
 from mtlrec.models.losses import masked_task_loss
-from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
+from mtlrec.models.sequential import OFFSET, PAD, START, ItemEncoder, SequentialRecommender
 from mtlrec.training.sequences import (
-    OFFSET,
-    PAD,
-    START,
     SequenceLoader,
     UserSequences,
     held_out_batches,

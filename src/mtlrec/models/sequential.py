@@ -105,12 +105,11 @@ class ItemEncoder(nn.Module):
         self.adaptor = (
             TextAdaptor(int(text.shape[1]), dim, n_experts, dropout) if text is not None else None
         )
-        self.attribute_names = list(attributes or {})
+        self.attribute_names = list(attributes or {})  # attribute k's table name, for explanations
         self.attributes = nn.ModuleDict()
-        for k, (name, (table, size)) in enumerate((attributes or {}).items()):
+        for k, (table, size) in enumerate((attributes or {}).values()):
             self.register_buffer(f"attr_{k}", table.long(), persistent=False)
             self.attributes[str(k)] = nn.Embedding(size + 1, dim, padding_idx=0)
-            del name
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 

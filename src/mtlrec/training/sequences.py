@@ -16,8 +16,7 @@ from torch import Tensor
 
 from mtlrec.core.types import Batch
 from mtlrec.data.examples import ExampleSet
-
-PAD, START, OFFSET = 0, 1, 2
+from mtlrec.models.sequential import OFFSET, PAD, START
 
 
 @dataclass(frozen=True)
