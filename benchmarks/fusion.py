@@ -52,7 +52,8 @@ from mtlrec.pipeline.cascade import (
     full_head_scores,
 )
 from mtlrec.pipeline.experiment import train_model
-from mtlrec.pipeline.run_data import load_run_data
+from mtlrec.pipeline.run_data import RunData, load_run_data
+from mtlrec.pipeline.sequential import sequential_params, train_sequential, user_score_fn
 from mtlrec.pipeline.trained_run import TrainedRun, item_features_for, trained_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ KS = (10, 20)
 DATASETS: dict[str, dict[str, Any]] = {
     "ml-100k": {
         "config": "configs/ml-100k-interest.yaml",
+        "sequential": "configs/ml-100k-sequential.yaml",
         "fusion": "configs/fusion/ml-100k.yaml",
         "formula": "mtl_interest * (0.5 + 0.5 * mtl_like) * (0.6 + 0.1 * mtl_rating)",
         "params": {
@@ -72,6 +74,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     },
     "amazon-mi": {
         "config": "configs/amazon-musical-instruments.yaml",
+        "sequential": "configs/amazon-mi-sequential.yaml",
         "fusion": "configs/fusion/amazon-musical-instruments.yaml",
         "formula": "mtl_interest * (0.6 + 0.1 * mtl_rating) * (0.5 + 0.5 * mtl_sentiment)",
         "params": {
@@ -119,6 +122,36 @@ def _summary(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def sequential_scores(
+    config: ExperimentConfig,
+    settings: FetchSettings,
+    console: Console,
+    like: RunData,
+    run_dir: Path,
+    users: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], float]:
+    """Train the sequential multi-task model of ``config`` (same dataset, split and seed as
+    ``like``) and score every item for each split's users: ``split -> (n_users, n_items)``
+    retrieval scores, with the training time in seconds."""
+    import torch
+
+    data = load_run_data(config, settings, console)
+    if not torch.equal(data.examples.split, like.examples.split) or (
+        data.entities.item_ids != like.entities.item_ids
+    ):
+        raise RuntimeError("the sequential preset's split or items differ from the run's")
+    start = time.perf_counter()
+    model, _, seq = train_sequential(config, data, run_dir, progress=False)
+    seconds = time.perf_counter() - start
+    max_len = sequential_params(config).max_len
+    scores = {}
+    for split, rows in users.items():
+        fn = user_score_fn(model, seq.histories[1 if split == "valid" else 2], max_len)
+        chunks = [rows[at : at + 256] for at in range(0, len(rows), 256)]
+        scores[split] = np.concatenate([fn(torch.from_numpy(c)).numpy() for c in chunks])
+    return scores, seconds
+
+
 def fit_baselines(
     run: TrainedRun, params: dict[str, dict[str, Any]], seed: int
 ) -> tuple[dict[str, Recommender], dict[str, float]]:
@@ -145,12 +178,15 @@ def one_seed(
     overrides: tuple[str, ...] = (),
     cascade: bool = True,
     run_name: str | None = None,
+    sequential: bool = True,
 ) -> dict[str, Any]:
     """Every single model, every fusion and (``cascade``) the cascade rows for one seed.
 
     ``overrides`` are config overrides of the dataset preset (e.g. another split protocol,
     as ``benchmarks/peers/mtlrec_ranking.py`` passes); ``run_name`` names the run folder
-    under ``runs/bench-fusion/`` (default ``<dataset>-seed<seed>``).
+    under ``runs/bench-fusion/`` (default ``<dataset>-seed<seed>``); ``sequential``: the
+    dataset's sequential multi-task model (same overrides) is a source too
+    (``mtl_sequential``).
     """
     spec = DATASETS[dataset]
     config = load_config(ExperimentConfig, ROOT / spec["config"], [*overrides, f"seed={seed}"])
@@ -170,9 +206,20 @@ def one_seed(
     tasks = ranking_tasks(model, None)
     users = {split: ranking.pairs[split].user_rows for split in ("valid", "test")}
     inputs: dict[str, FusionInput] = {}
+    sequential_matrices: dict[str, np.ndarray] = {}
+    if sequential and "sequential" in spec:
+        seq_config = load_config(
+            ExperimentConfig, ROOT / spec["sequential"], [*overrides, f"seed={seed}"]
+        )
+        sequential_matrices, seconds = sequential_scores(
+            seq_config, settings, console, data, run_dir.with_name(run_dir.name + "-seq"), users
+        )
+        timings["fit_mtl_sequential_s"] = seconds
     start = time.perf_counter()
     for split, rows in users.items():
         scores = {name: b.score(rows) for name, b in baselines.items()}
+        if sequential_matrices:
+            scores["mtl_sequential"] = sequential_matrices[split]
         scores.update({f"mtl_{t}": v for t, v in full_head_scores(run, tasks, rows).items()})
         inputs[split] = FusionInput(
             scores=scores,
@@ -188,7 +235,13 @@ def one_seed(
 
     rows_out: dict[str, dict[str, Any]] = {}
     for name in inputs["test"].scores:
-        kind = "multi-task head" if name.startswith("mtl_") else "single model"
+        kind = (
+            "multi-task model"
+            if name == "mtl_sequential"
+            else "multi-task head"
+            if name.startswith("mtl_")
+            else "single model"
+        )
         rows_out[name] = {
             "kind": kind,
             "valid": evaluate("valid", inputs["valid"].scores[name]),
@@ -297,7 +350,7 @@ def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
                 for m in metrics
             },
         }
-    singles = ("single model", "multi-task head")
+    singles = ("single model", "multi-task head", "multi-task model")
     fusions = ("fusion (all models)", "multi-objective")  # cascade rows: reported, not chosen
     choice = []
     for s in seeds:

@@ -64,13 +64,17 @@ SPLITS_DIR = ROOT / "benchmarks" / "peers" / "splits"
 SPLITS = ("train", "valid", "test")
 KS = (10,)
 MAX_ITEM_LIST_LENGTH = 50
-SEQUENTIAL = frozenset({"SASRec"})
+SEQUENTIAL = frozenset({"SASRec", "GRU4Rec"})
+STOPPING_STEP = 10
+"""Epochs without a better validation NDCG@10 before training stops (RecBole's default)."""
+RESUME_DIR = ROOT / ".cache" / "recbole-resume"
 MODEL_PARAMS: dict[str, dict[str, Any]] = {
     "Pop": {},
     "ItemKNN": {},
     "BPR": {},
     "LightGCN": {},
     "SASRec": {"loss_type": "CE", "train_neg_sample_args": None},
+    "GRU4Rec": {"loss_type": "CE", "train_neg_sample_args": None},
 }
 """RecBole's default hyper-parameters, plus what a model needs to run (SASRec with CE).
 
@@ -133,6 +137,7 @@ def recbole_config(model: str, seed: int, epochs: int, workdir: Path) -> dict[st
         "topk": list(KS),
         "valid_metric": "NDCG@10",
         "epochs": epochs,
+        "stopping_step": STOPPING_STEP,
         "seed": seed,
         "reproducibility": True,
         "device": "cpu",
@@ -188,16 +193,77 @@ def mtlrec_protocol(
     return metrics.compute()
 
 
+class ResumeState:
+    """One run's resumable state under ``RESUME_DIR/<split>/<model>-seed<seed>/``.
+
+    After every validated epoch ``last.pth`` holds RecBole's full trainer state (model,
+    optimizer, epoch, epochs without improvement, best score) and ``epochs.json`` the epoch
+    log; ``best.pth`` is RecBole's best checkpoint; ``result.json`` marks the run finished.
+    A killed run restarts from its last epoch (RNG streams restart from the seed, so a
+    resumed run is not bit-identical to an uninterrupted one)."""
+
+    def __init__(self, split: str, model: str, seed: int) -> None:
+        self.folder = RESUME_DIR / split / f"{model}-seed{seed}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.last = self.folder / "last.pth"
+        self.best = self.folder / "best.pth"
+        self.log_file = self.folder / "epochs.json"
+        self.result_file = self.folder / "result.json"
+
+    def log(self) -> list[dict[str, float]]:
+        return json.loads(self.log_file.read_text()) if self.log_file.exists() else []
+
+    def result(self) -> dict[str, Any] | None:
+        return json.loads(self.result_file.read_text()) if self.result_file.exists() else None
+
+
+def _attach_resume(trainer: Any, state: ResumeState) -> list[dict[str, float]]:
+    """Resume ``trainer`` from ``state`` when it has an epoch, time every training epoch
+    and save the trainer state after every validated one. Returns the (live) epoch log."""
+    epochs = state.log()
+    if state.last.exists():  # RecBole's resume_checkpoint, with weights_only=False
+        checkpoint = torch.load(state.last, map_location="cpu", weights_only=False)
+        trainer.start_epoch = checkpoint["epoch"] + 1
+        trainer.cur_step = checkpoint["cur_step"]
+        trainer.best_valid_score = checkpoint["best_valid_score"]
+        trainer.model.load_state_dict(checkpoint["state_dict"])
+        trainer.model.load_other_parameter(checkpoint.get("other_parameter"))
+        trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    trainer.saved_model_file = str(state.best)
+    train_epoch = trainer._train_epoch
+    timing: dict[str, float] = {}
+
+    def timed_train_epoch(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        timing["train_s"] = time.perf_counter() - start
+        return loss
+
+    def after_validation(epoch_idx: int, valid_score: float) -> None:
+        epochs.append({"epoch": epoch_idx, "valid_ndcg@10": float(valid_score), **timing})
+        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(state.last))
+        state.log_file.write_text(json.dumps(epochs, indent=1) + "\n")
+
+    trainer._train_epoch = timed_train_epoch
+    trainer.fit_callback = after_validation
+    return epochs
+
+
 def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
-    """Train ``name`` on the split (RecBole's trainer, early stopping on validation) and
-    evaluate it on test, both ways."""
+    """Train ``name`` on the split (RecBole's trainer, early stopping on validation with
+    patience ``STOPPING_STEP``; sequential models resume from ``RESUME_DIR``) and evaluate
+    it on test, both ways."""
     numpy_shims()
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_seed
 
     manifest, frames = read_split(split)
-    folder = write_sequences(split, frames, MAX_ITEM_LIST_LENGTH) if name in SEQUENTIAL else split
+    sequential = name in SEQUENTIAL
+    resume = ResumeState(split.name, name, seed) if sequential else None
+    if resume is not None and (done := resume.result()) is not None and done["epochs"] == epochs:
+        return done
+    folder = write_sequences(split, frames, MAX_ITEM_LIST_LENGTH) if sequential else split
     start = time.perf_counter()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -217,15 +283,23 @@ def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
         train, valid, test = data_preparation(config, dataset)
         model = get_model(config["model"])(config, train._dataset).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        epoch_log = _attach_resume(trainer, resume) if resume is not None else None
         fit_start = time.perf_counter()
-        best_valid, _ = trainer.fit(train, valid, saved=True, show_progress=False)
+        callback = getattr(trainer, "fit_callback", None)
+        finished = resume is not None and _stopped(epoch_log or [], epochs)
+        best_valid = max((e["valid_ndcg@10"] for e in epoch_log or []), default=0.0)
+        if not finished:
+            best_valid, _ = trainer.fit(
+                train, valid, saved=True, show_progress=False, callback_fn=callback
+            )
         fit_s = time.perf_counter() - fit_start
         checkpoint = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
         model.load_state_dict(checkpoint["state_dict"])
         model.load_other_parameter(checkpoint.get("other_parameter"))
         recbole_test = trainer.evaluate(test, load_best_model=False, show_progress=False)
         test_metrics = mtlrec_protocol(model, test, dataset, frames)
-    return {
+        n_train = len(train.dataset)
+    row: dict[str, Any] = {
         "model": name,
         "seed": seed,
         "split": manifest["name"],
@@ -238,8 +312,29 @@ def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - start, 2),
         "epochs": epochs,
         "epochs_run": len(trainer.train_loss_dict),
+        "stopping_step": STOPPING_STEP,
         "hyper_parameters": {**MODEL_PARAMS[name]},
     }
+    if epoch_log is not None and resume is not None:
+        train_s = [e["train_s"] for e in epoch_log if "train_s" in e]
+        row["epochs_run"] = len(epoch_log)
+        row["best_epoch"] = int(checkpoint["epoch"])
+        row["fit_s"] = round(sum(train_s), 2)
+        row["train_rows"] = n_train
+        row["train_samples_per_s"] = round(n_train / float(np.median(train_s)), 1)
+        resume.result_file.write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def _stopped(epoch_log: list[dict[str, float]], epochs: int) -> bool:
+    """Whether a logged run already ended as RecBole's ``early_stopping`` ends it: more
+    than ``STOPPING_STEP`` epochs after the last epoch that matched the best score, or at
+    the epoch cap."""
+    if not epoch_log:
+        return False
+    scores = [e["valid_ndcg@10"] for e in epoch_log]
+    last_best = max(i for i, score in enumerate(scores) if score >= max(scores))
+    return len(scores) - 1 - last_best > STOPPING_STEP or epoch_log[-1]["epoch"] + 1 >= epochs
 
 
 def main() -> None:

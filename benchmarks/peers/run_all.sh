@@ -2,7 +2,10 @@
 # Every peer benchmark of issue 5, as it made benchmarks/results/peers_*.{json,md}
 # (`make bench-peers`). Two streams run side by side, one torch thread each, on 2 cores:
 # RecBole (general models, then SASRec) and mtlrec (census side by side, then ranking).
-# SASRec is capped in epochs (--epochs): on this CPU an ML-100K epoch takes minutes.
+# SASRec and GRU4Rec train until validation NDCG@10 stops improving (patience 10, RecBole's
+# 300-epoch default as the only cap); on this CPU an ML-100K SASRec epoch takes minutes, so
+# their runs save their state after every epoch and resume when started again
+# (benchmarks/peers/sequential_peers.sh runs just them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}               # mtlrec's venv (make install)
@@ -23,14 +26,7 @@ recbole() {
         --models Pop ItemKNN BPR LightGCN --seed "$seed" --threads 1
     done
   done
-  for seed in 0 1 2; do
-    "$BENCH_PY" benchmarks/peers/recbole_runner.py --split amazon-mi-loo --models SASRec \
-      --seed "$seed" --epochs 20 --threads 1
-  done
-  for seed in 0 1 2; do
-    "$BENCH_PY" benchmarks/peers/recbole_runner.py --split ml-100k-loo --models SASRec \
-      --seed "$seed" --epochs 5 --threads 1
-  done
+  BENCH_PY="$BENCH_PY" benchmarks/peers/sequential_peers.sh
 }
 
 mtlrec() {

@@ -52,8 +52,14 @@ def ranking_runs(folder: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]
             }
     for payload in _load(folder, "mtlrec_*.json"):
         for seed, row in payload["per_seed"].items():
-            for kind in ("best_single", "best_fusion"):
-                label = f"mtlrec {kind.replace('_', ' ')}"
+            for kind in ("multitask_model", "best_single", "best_fusion"):
+                if kind not in row:
+                    continue
+                label = (
+                    "mtlrec multi-task model (sequential)"
+                    if kind == "multitask_model"
+                    else f"mtlrec {kind.replace('_', ' ')}"
+                )
                 runs[payload["split"]][label][int(seed)] = {
                     "test": row[kind]["test"],
                     "wall_s": row[kind]["wall_s"],

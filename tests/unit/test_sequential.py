@@ -97,15 +97,20 @@ def _examples(users: list[int], items: list[int], split: list[int]) -> ExampleSe
     )
 
 
-def test_every_training_interaction_is_a_target_once_after_its_own_past() -> None:
-    # user 0: items 1..11 in time order (11 train rows > max_len 4 -> 3 windows); user 1: 2
+@pytest.mark.parametrize("stride", [None, 2, 1])
+def test_every_training_interaction_is_a_target_once_after_its_own_past(
+    stride: int | None,
+) -> None:
+    # user 0: items 1..11 in time order (11 train rows > max_len 4 -> 3+ windows); user 1: 2
     users = [0] * 11 + [1, 1, 0, 0]
     items = [*range(1, 12), 5, 6, 0, 2]
     split = [0] * 13 + [1, 2]
     examples = _examples(users, items, split)
     order = np.arange(len(users))
     train = UserSequences.build(examples, order, [0])
-    loader = SequenceLoader(examples, train, 4, 2, "interest", ["interest", "rating"], seed=3)
+    loader = SequenceLoader(
+        examples, train, 4, 2, "interest", ["interest", "rating"], seed=3, stride=stride
+    )
     seen: list[int] = []
     for batch in loader.batches(0):
         target = batch.features["target_item"]
@@ -129,6 +134,9 @@ def test_every_training_interaction_is_a_target_once_after_its_own_past() -> Non
                 }
                 tokens = set(history[row, : pos + 1].tolist()) - {PAD, START}
                 assert tokens <= earlier
+                # with a stride, a target sees at least max_len - stride items (or all)
+                context = history[row, : pos + 1].ne(PAD).sum().item()
+                assert context >= min(len(earlier) + 1, 4 - (stride or 4) + 1)
     assert sorted(seen) == list(range(13))  # valid / test rows are never training targets
     order_0 = [b.features["positions"].tolist() for b in loader.batches(0)]
     assert order_0 == [b.features["positions"].tolist() for b in loader.batches(0)]
@@ -221,3 +229,27 @@ def test_the_review_classifier_is_not_the_majority_constant() -> None:
     assert len(np.unique(predicted)) > 1, "the classifier predicts one class for every example"
     constant = f1_score(classes, np.full(n, 2), average="macro")
     assert f1_score(classes, predicted, average="macro") > constant + 0.2
+
+
+def test_a_training_target_is_scored_without_its_own_review_in_its_item_content() -> None:
+    torch.manual_seed(1)
+    reviews = torch.randn(3, 6)  # item 2's training reviews: 0 and 1; item 5's: 2
+    total = torch.zeros(N_ITEMS, 6)
+    total[2], total[5] = reviews[0] + reviews[1], reviews[2]
+    count = torch.zeros(N_ITEMS)
+    count[2], count[5] = 2.0, 1.0
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 8, review_content=(total, count))
+    items.eval()
+    left_out = items(torch.tensor([2, 5, 2]), torch.stack([reviews[0], reviews[2], torch.zeros(6)]))
+    # item 2 without review 0 reads review 1 alone; item 5 without its only review reads
+    # nothing; a zero row (a held-out example) takes nothing out
+    alone = torch.zeros(N_ITEMS, 6)
+    alone[2] = reviews[1]
+    only = torch.zeros(N_ITEMS)
+    only[2] = 1.0
+    expected = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 8, review_content=(alone, only))
+    expected.load_state_dict(items.state_dict())
+    expected.eval()
+    assert torch.allclose(left_out[0], expected()[2], atol=1e-6)
+    assert torch.allclose(left_out[1], expected()[5], atol=1e-6)  # no content at all
+    assert torch.allclose(left_out[2], items()[2], atol=1e-6)

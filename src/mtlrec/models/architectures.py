@@ -58,9 +58,12 @@ class SequentialArchitecture(Architecture):
     (:mod:`mtlrec.models.sequential`).
 
     ``dim`` item / state width; ``encoder`` ``causal`` (self-attention, SASRec-style) or
-    ``pooled`` (running mean); ``max_len`` history positions; ``layers``, ``heads``,
+    ``pooled`` (running mean); ``max_len`` history positions; ``stride`` between training
+    windows (None: ``max_len``; smaller gives every target a longer history at a higher
+    epoch cost); ``layers``, ``heads``,
     ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
-    the item vector; ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
+    the item vector; ``item_bias`` a learned retrieval-score offset per train item;
+    ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
     logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
     (``pair``: state and item, the default; ``review``: its own review text and the item;
     ``item``: the item alone); ``balance_classes``: class-weighted cross-entropy for
@@ -72,12 +75,16 @@ class SequentialArchitecture(Architecture):
     dim: int = 64
     encoder: Literal["causal", "pooled"] = "causal"
     max_len: int = 50
+    stride: int | None = None
     layers: int = 2
     heads: int = 2
     dropout: float = 0.2
     use_ids: bool = True
     use_text: bool = True
     use_attributes: bool = True
+    item_bias: bool = True
+    item_item: bool = False
+    item_reviews: bool = False
     n_experts: int = 4
     temperature: float = 1.0
     retrieval_task: str = "interest"
@@ -90,7 +97,7 @@ class SequentialArchitecture(Architecture):
         return {self.retrieval_task}
 
     def needs_review_text(self) -> bool:
-        return "review" in dict(self.task_inputs or {}).values()
+        return self.item_reviews or "review" in dict(self.task_inputs or {}).values()
 
     def inputs_of(self, task: str) -> Literal["pair", "review", "item"]:
         """What ``task`` reads (``pair`` unless ``task_inputs`` says otherwise)."""

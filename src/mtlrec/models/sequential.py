@@ -14,8 +14,9 @@ item at ``t + 1``: the model never sees an interaction at or after the one it pr
 
 Tasks at each target position (the item ``i`` the state predicts):
 
-- the retrieval task (``retrieval_task``): logits ``state . v(j)`` over every item ``j``
-  ``(P, N_items)``; full-softmax cross-entropy by default (the task is ``multiclass`` with
+- the retrieval task (``retrieval_task``): logits ``state . v(j) / temperature + b(j)``
+  over every item ``j`` ``(P, N_items)`` (``b``: a learned per-item offset, 0 for unseen
+  items); full-softmax cross-entropy by default (the task is ``multiclass`` with
   one class per item), so ranking is one matrix product;
 - ``pair`` tasks (rating, like, ...): a head over ``[state ; v(i) ; state * v(i)]``;
 - ``review`` tasks (sentiment): a head over ``[adaptor(review text embedding) ; v(i)]``:
@@ -91,10 +92,16 @@ class ItemEncoder(nn.Module):
         n_experts: int = 4,
         dropout: float = 0.1,
         use_ids: bool = True,
+        item_bias: bool = True,
+        review_content: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.register_buffer("vocab_index", vocab_index.long(), persistent=False)
         self.ids = nn.Embedding(n_ids, dim, padding_idx=0) if use_ids else None
+        # a learned score offset per train item (popularity, in effect); unseen items: 0
+        self.bias = nn.Embedding(n_ids, 1, padding_idx=0) if item_bias else None
+        if self.bias is not None:
+            nn.init.zeros_(self.bias.weight)
         if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=0.02)
             with torch.no_grad():
@@ -110,21 +117,51 @@ class ItemEncoder(nn.Module):
         for k, (table, size) in enumerate((attributes or {}).values()):
             self.register_buffer(f"attr_{k}", table.long(), persistent=False)
             self.attributes[str(k)] = nn.Embedding(size + 1, dim, padding_idx=0)
+        # what the training reviews say about each item: their LM embeddings' sum and count
+        content_sum, content_count = review_content or (torch.zeros(0), torch.zeros(0))
+        self.register_buffer("content_sum", content_sum.float(), persistent=False)
+        self.register_buffer("content_count", content_count.float(), persistent=False)
+        self.content_adaptor = (
+            TextAdaptor(int(content_sum.shape[1]), dim, n_experts, dropout)
+            if review_content is not None
+            else None
+        )
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
 
-    def forward(self) -> Tensor:
-        """``(N_items, dim)``."""
+    def logit_bias(self) -> Tensor | float:
+        """``(N_items,)`` each item's retrieval-score offset (0 without ``item_bias``)."""
+        if self.bias is None:
+            return 0.0
+        bias: Tensor = self.bias(self.vocab_index).squeeze(-1)
+        return bias
+
+    def forward(self, rows: Tensor | None = None, leave_out: Tensor | None = None) -> Tensor:
+        """``(N_items, dim)`` every item's vector, or ``(P, dim)`` those of item ``rows``
+        ``(P,)`` with the review embeddings ``leave_out`` ``(P, D_text)`` taken out of their
+        review content (a training target's own review: zero rows take nothing out).
+        No dropout here: the vectors are the retrieval task's output matrix too (the
+        history encoders drop out their inputs)."""
+
+        def pick(table: Tensor) -> Tensor:
+            return table if rows is None else table[rows]
+
         parts = []
         if self.ids is not None:
-            parts.append(self.ids(self.vocab_index))
+            parts.append(self.ids(pick(self.vocab_index)))
         if self.adaptor is not None:
-            parts.append(self.adaptor(self.text))
+            parts.append(self.adaptor(pick(self.text)))
+        if self.content_adaptor is not None:
+            total, count = pick(self.content_sum), pick(self.content_count)
+            if leave_out is not None:
+                total = total - leave_out
+                count = count - leave_out.ne(0).any(dim=-1).to(count.dtype)
+            mean = total / count.clamp(min=1.0).unsqueeze(-1)
+            parts.append(self.content_adaptor(mean) * count.gt(0).unsqueeze(-1).to(mean.dtype))
         for key, embedding in self.attributes.items():
-            codes = getattr(self, f"attr_{key}")
+            codes = pick(getattr(self, f"attr_{key}"))
             attribute = embedding(codes)  # (N, dim) or (N, L, dim) for list-valued codes
             parts.append(attribute.sum(dim=1) if codes.dim() == 2 else attribute)
-        items: Tensor = self.dropout(self.norm(torch.stack(parts).sum(dim=0)))
+        items: Tensor = self.norm(torch.stack(parts).sum(dim=0))
         return items
 
 
@@ -165,8 +202,10 @@ class PooledEncoder(nn.Module):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout))
         self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, padding: Tensor) -> Tensor:
+        x = self.dropout(x)
         keep = (~padding).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
         running = (x * keep).cumsum(dim=1) / keep.cumsum(dim=1).clamp(min=1.0)
         states: Tensor = self.norm(running + self.mlp(running))
@@ -196,6 +235,7 @@ class SequentialRecommender(TaskModel):
         dropout: float = 0.2,
         review_dim: int | None = None,
         temperature: float = 1.0,
+        item_item: bool = False,
     ) -> None:
         super().__init__()
         self.items, self.dim, self.max_len = items, dim, max_len
@@ -214,6 +254,29 @@ class SequentialRecommender(TaskModel):
             else None
         )
         self.temperature = temperature
+        n_items = int(items.vocab_index.shape[0])
+        # history token -> a score for every item, summed over the history (a linear
+        # item-to-item layer, as SLIM / EASE); only train items get such scores
+        self.item_item = (
+            nn.Embedding(n_items + OFFSET, n_items, padding_idx=PAD) if item_item else None
+        )
+        if self.item_item is not None:
+            nn.init.zeros_(self.item_item.weight)
+        self.register_buffer("warm", (items.vocab_index > 0).float(), persistent=False)
+        self.token_dropout = dropout
+
+    def history_item_scores(self, history: Tensor, cumulative: bool) -> Tensor | float:
+        """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` running
+        sums over positions ``<= t`` (``cumulative``) or ``(B, N_items)`` over the whole
+        history; 0 without ``item_item``. Training drops whole history tokens."""
+        if self.item_item is None:
+            return 0.0
+        rows = self.item_item(history)  # (B, L, N)
+        if self.training and self.token_dropout > 0:
+            keep = torch.rand(history.shape, device=history.device) >= self.token_dropout
+            rows = rows * (keep.unsqueeze(-1).to(rows.dtype) / (1 - self.token_dropout))
+        summed: Tensor = rows.cumsum(dim=1) if cumulative else rows.sum(dim=1)
+        return summed * self.warm
 
     @staticmethod
     def rep_dim(kind: TaskInput, dim: int) -> int:
@@ -242,8 +305,14 @@ class SequentialRecommender(TaskModel):
     def score_items(self, history: Tensor) -> Tensor:
         """Retrieval scores of every item after each history ``(B, L)``: ``(B, N_items)``."""
         items = self.items()
-        scores: Tensor = self.states(history, items)[:, -1] @ items.T / self.temperature
-        return scores
+        logits = self.retrieval_logits(self.states(history, items)[:, -1], items)
+        return logits + self.history_item_scores(history, cumulative=False)
+
+    def retrieval_logits(self, state: Tensor, items: Tensor) -> Tensor:
+        """States ``(P, dim)`` x item vectors ``(N_items, dim)`` -> ``(P, N_items)``:
+        ``state . v(j) / temperature + bias(j)``."""
+        logits: Tensor = state @ items.T / self.temperature + self.items.logit_bias()
+        return logits
 
     def forward(self, features: Mapping[str, Tensor]) -> Predictions:
         items = self.items()  # (N, dim)
@@ -252,8 +321,23 @@ class SequentialRecommender(TaskModel):
         where = target >= 0
         state = states[where]  # (P, dim)
         target_rows = target[where]  # (P,)
-        item = items[target_rows]  # (P, dim)
-        out: Predictions = {self.retrieval_task: state @ items.T / self.temperature}
+        logits = self.retrieval_logits(state, items)
+        leave_out = features.get("content_leave_out")
+        if leave_out is not None and self.items.content_adaptor is not None:
+            # a training target's own review is in its item's review content: score the
+            # target with that review taken out (it never feeds its own interaction)
+            item = self.items(target_rows, leave_out[where])  # (P, dim)
+            bias = self.items.logit_bias()
+            own = (state * item).sum(-1) / self.temperature + (
+                bias[target_rows] if isinstance(bias, Tensor) else bias
+            )
+            logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
+        else:
+            item = items[target_rows]  # (P, dim)
+        item_item = self.history_item_scores(features["history"], cumulative=True)
+        if isinstance(item_item, Tensor):
+            logits = logits + item_item[where]
+        out: Predictions = {self.retrieval_task: logits}
         for task, head in self.heads.items():
             kind = self.task_inputs[task]
             if kind == "pair":

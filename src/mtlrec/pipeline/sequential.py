@@ -113,6 +113,23 @@ def _item_attributes(data: RunData) -> dict[str, tuple[Tensor, int]]:
     }
 
 
+def item_review_content(data: RunData) -> tuple[Tensor, Tensor, Tensor]:
+    """What the TRAINING reviews say about each item: the sum ``(N_items, D)`` and count
+    ``(N_items,)`` of their LM embeddings, and per example the embedding it put in its
+    item's sum ``(N_examples, D)`` (zero for held-out examples and reviews without text),
+    which its own training target takes back out."""
+    reviews = data.examples.features.get("own_review")
+    if reviews is None:
+        raise ValueError("item_reviews needs the reviews' LM embeddings (a reviews table)")
+    train = (data.examples.split == 0).unsqueeze(-1).to(reviews.dtype)
+    leave_out = reviews * train
+    items = data.examples.features["item_row"]
+    n_items = len(data.entities.item_ids)
+    total = torch.zeros(n_items, reviews.shape[1]).index_add_(0, items, leave_out)
+    count = torch.zeros(n_items).index_add_(0, items, leave_out.ne(0).any(dim=-1).float())
+    return total, count, leave_out
+
+
 def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
     """The untrained sequential model of ``config`` over the run's items."""
     params = sequential_params(config)
@@ -128,6 +145,8 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         n_experts=params.n_experts,
         dropout=params.dropout,
         use_ids=params.use_ids,
+        item_bias=params.item_bias,
+        review_content=item_review_content(data)[:2] if params.item_reviews else None,
     )
     specs = sequential_specs(config, data)
     inputs = {name: params.inputs_of(name) for name in specs}
@@ -154,6 +173,7 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         dropout=params.dropout,
         review_dim=int(reviews.shape[1]) if reviews is not None else None,
         temperature=params.temperature,
+        item_item=params.item_item,
     )
     init_heads_from_priors(heads, data, None)
     return model
@@ -320,6 +340,8 @@ def train_sequential(
         list(model.specs),
         seed=config.seed,
         review_text=seq.review_text,
+        stride=params.stride,
+        content_leave_out=item_review_content(data)[2] if params.item_reviews else None,
     )
     weighting = weighting_for_tasks(
         config.weighting.name,

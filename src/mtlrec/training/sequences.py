@@ -53,11 +53,16 @@ class SequenceLoader:
     """Training windows over users' training sequences, shuffled per ``(seed, epoch)``.
 
     A user's tokens ``[START, i_1, ..., i_{n-1}]`` with targets ``[i_1, ..., i_n]`` are cut
-    from the end into windows of ``max_len`` positions, so every training interaction is
-    a target once per epoch. A batch holds ``positions`` ``(P,)`` (the target item rows:
-    what samples/s counts), ``history`` and ``target_item`` ``(B, L)`` and, when given,
-    ``own_review`` ``(B, L, D)`` (the target interaction's review embedding); labels and
-    masks ``(P,)`` of every task in ``labels`` over the target positions, row-major. The
+    from the end into windows of ``max_len`` positions every ``stride`` positions
+    (default ``max_len``: disjoint windows); only a window's last ``stride`` positions are
+    targets (all of the user's first window), so every training interaction is a target
+    once per epoch, and with ``stride < max_len`` each one after at least
+    ``max_len - stride`` earlier items (as at evaluation, where the history is full).
+
+    A batch holds ``positions`` ``(P,)`` (the target item rows: what samples/s counts),
+    ``history`` and ``target_item`` ``(B, L)`` and, when given, ``own_review`` and
+    ``content_leave_out`` ``(B, L, D)`` (see :func:`sequence_batch`); labels and masks
+    ``(P,)`` of every task in ``labels`` over the target positions, row-major. The
     ``retrieval_task`` label is the target item row.
     """
 
@@ -71,22 +76,32 @@ class SequenceLoader:
         tasks: Sequence[str],
         seed: int = 0,
         review_text: Tensor | None = None,
+        stride: int | None = None,
+        content_leave_out: Tensor | None = None,
     ) -> None:
+        step = max_len if stride is None else stride
+        if not 0 < step <= max_len:
+            raise ValueError(f"stride must be in 1..max_len ({max_len}), got {stride}")
         self.examples, self.max_len, self.batch_size = examples, max_len, batch_size
         self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
-        self.review_text = review_text
+        self.review_text, self.content_leave_out = review_text, content_leave_out
         items = examples.features["item_row"].numpy()
         history, targets = [], []
         for rows in sequences.examples.values():
             tokens = np.r_[START, items[rows[:-1]] + OFFSET]
-            for end in range(len(rows), 0, -max_len):
+            end = len(rows)
+            while end > 0:
                 begin = max(0, end - max_len)
                 window = np.full(max_len, PAD, dtype=np.int64)
                 target = np.full(max_len, -1, dtype=np.int64)
                 window[max_len - (end - begin) :] = tokens[begin:end]
-                target[max_len - (end - begin) :] = rows[begin:end]
+                # targets: the window's last `step` positions (all of the first window's),
+                # so each one is a target once, after at least max_len - step others
+                first = begin if begin == 0 else end - step
+                target[max_len - (end - first) :] = rows[first:end]
                 history.append(window)
                 targets.append(target)
+                end = 0 if begin == 0 else end - step
         self.history = torch.from_numpy(np.stack(history)) if history else torch.zeros(0, 0)
         self.target_example = torch.from_numpy(np.stack(targets)) if targets else torch.zeros(0, 0)
 
@@ -115,6 +130,7 @@ class SequenceLoader:
             self.retrieval_task,
             self.tasks,
             self.review_text,
+            self.content_leave_out,
         )
 
 
@@ -125,9 +141,15 @@ def sequence_batch(
     retrieval_task: str,
     tasks: Sequence[str],
     review_text: Tensor | None = None,
+    content_leave_out: Tensor | None = None,
 ) -> Batch:
     """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
-    indices, -1 where there is no target) after ``history`` tokens ``(B, L)``."""
+    indices, -1 where there is no target) after ``history`` tokens ``(B, L)``.
+
+    ``review_text`` ``(N_examples, D)`` becomes ``own_review`` ``(B, L, D)`` (what review
+    tasks read); ``content_leave_out`` ``(N_examples, D)`` (each training example's review
+    embedding where it is part of its item's review content, else zero) becomes
+    ``content_leave_out`` ``(B, L, D)``."""
     where = target_example >= 0
     index = target_example[where]  # (P,)
     item_rows = examples.features["item_row"]
@@ -142,6 +164,10 @@ def sequence_batch(
         reviews = torch.zeros(*history.shape, review_text.shape[1])
         reviews[where] = review_text[index]
         features["own_review"] = reviews
+    if content_leave_out is not None:
+        leave_out = torch.zeros(*history.shape, content_leave_out.shape[1])
+        leave_out[where] = content_leave_out[index]
+        features["content_leave_out"] = leave_out
     labels: dict[str, Tensor] = {retrieval_task: item_rows[index]}
     masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}
     for task in tasks:

@@ -1,0 +1,169 @@
+"""Selection runs of the sequential multi-task model's presets: every candidate chosen on
+validation, every run recorded.
+
+A candidate is a named list of ``--set`` overrides on a dataset's sequential preset
+(``configs/<dataset>-sequential.yaml``) under a peers split protocol (the split
+overrides of ``benchmarks/peers/split_files.py``). Each (candidate, seed) trains one run
+(``runs/bench-seqsel/...``) and appends a row to
+``benchmarks/results/sequential_selection_<dataset>-<protocol>.json``: validation NDCG@10
+(the selection metric), epochs, epoch time and, for the record only, test NDCG@10. Rows
+already there are not run again, so the script resumes after an interruption. The
+Markdown beside it ranks candidates by mean validation NDCG@10.
+
+    python benchmarks/sequential_selection.py --dataset amazon-mi --protocol loo \\
+        --candidate base --candidate "t4=model.params.temperature=4" --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.config.loading import load_config
+from mtlrec.data.fetch import FetchSettings
+from mtlrec.pipeline.experiment import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
+from split_files import PROTOCOLS  # noqa: E402  (benchmarks/peers/split_files.py)
+
+RESULTS = ROOT / "benchmarks" / "results"
+PRESETS = {
+    "ml-100k": "configs/ml-100k-sequential.yaml",
+    "amazon-mi": "configs/amazon-mi-sequential.yaml",
+}
+MONITOR = "ranking (all)"
+
+
+def parse_candidate(text: str) -> tuple[str, list[str]]:
+    """``name=key=value,key=value`` (or just ``name``: the preset as it is)."""
+    name, _, rest = text.partition("=")
+    return name, [part for part in rest.split(";") if part] if rest else []
+
+
+def run_one(
+    dataset: str,
+    protocol: str,
+    overrides: list[str],
+    seed: int,
+    run_dir: Path,
+    settings: FetchSettings,
+) -> dict[str, Any]:
+    """Train one candidate on one seed; the row the results file keeps."""
+    config = load_config(
+        ExperimentConfig,
+        ROOT / PRESETS[dataset],
+        [*PROTOCOLS[protocol], *overrides, f"seed={seed}"],
+    )
+    start = time.perf_counter()
+    payload = run_experiment(config, run_dir, settings, Console(quiet=True))
+    wall = time.perf_counter() - start
+    valid, test = payload["results"]["valid"], payload["results"]["test"]
+    epoch_s = [h["train/epoch_s"] for h in payload["history"] if "train/epoch_s" in h]
+    return {
+        "seed": seed,
+        "valid_ndcg@10": valid[MONITOR]["ndcg@10"],
+        "test_ndcg@10": test[MONITOR]["ndcg@10"],
+        "valid": {k: v for k, v in valid.items() if k != MONITOR},
+        "epochs_run": payload["epochs_run"],
+        "best_epoch": payload["best_epoch"],
+        "median_epoch_s": round(float(np.median(epoch_s)), 2) if epoch_s else None,
+        "wall_s": round(wall, 1),
+    }
+
+
+def write_markdown(path: Path, payload: dict[str, Any]) -> None:
+    rows = []
+    for name, entry in payload["candidates"].items():
+        runs = entry["runs"]
+        if not runs:
+            continue
+        valid = [r["valid_ndcg@10"] for r in runs]
+        test = [r["test_ndcg@10"] for r in runs]
+        rows.append((float(np.mean(valid)), name, entry["overrides"], valid, test, runs))
+    rows.sort(reverse=True)
+    lines = [
+        f"# Sequential preset selection: {payload['dataset']} ({payload['protocol']})",
+        "",
+        "Chosen by mean validation NDCG@10 (full ranking, train items excluded); test is",
+        "recorded, never used to choose.",
+        "",
+        "| candidate | overrides | valid NDCG@10 | test NDCG@10 | seeds | best epoch | epoch s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mean_valid, name, overrides, valid, test, runs in rows:
+        lines.append(
+            f"| {name} | `{'; '.join(overrides) or '(preset)'}` | {mean_valid:.4f} ± "
+            f"{np.std(valid):.4f} | {np.mean(test):.4f} | {len(runs)} | "
+            f"{', '.join(str(r['best_epoch']) for r in runs)} | "
+            f"{np.median([r['median_epoch_s'] or 0 for r in runs]):.1f} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(PRESETS), required=True)
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="loo")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        required=True,
+        help="name=override;override (overrides separated by ';')",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
+    args = parser.parse_args()
+    settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
+    torch.set_num_threads(args.threads)
+    stem = f"sequential_selection_{args.dataset}-{args.protocol}"
+    out = RESULTS / f"{stem}.json"
+    payload: dict[str, Any] = (
+        json.loads(out.read_text())
+        if out.exists()
+        else {"dataset": args.dataset, "protocol": args.protocol, "candidates": {}}
+    )
+    for text in args.candidate:
+        name, overrides = parse_candidate(text)
+        entry = payload["candidates"].setdefault(name, {"overrides": overrides, "runs": []})
+        if entry["overrides"] != overrides:
+            raise SystemExit(f"candidate {name!r} was recorded with other overrides")
+        for seed in args.seeds:
+            if any(r["seed"] == seed for r in entry["runs"]):
+                continue
+            run_dir = (
+                ROOT
+                / "runs"
+                / "bench-seqsel"
+                / f"{args.dataset}-{args.protocol}"
+                / (f"{name}-s{seed}")
+            )
+            row = run_one(args.dataset, args.protocol, overrides, seed, run_dir, settings)
+            # re-read before writing: another selection process may have added rows
+            if out.exists():
+                payload = json.loads(out.read_text())
+            entry = payload["candidates"].setdefault(name, {"overrides": overrides, "runs": []})
+            entry["runs"].append(row)
+            out.write_text(json.dumps(payload, indent=1) + "\n")
+            write_markdown(RESULTS / f"{stem}.md", payload)
+            print(
+                f"{name} seed {seed}: valid {row['valid_ndcg@10']:.4f} test "
+                f"{row['test_ndcg@10']:.4f} best epoch {row['best_epoch']} "
+                f"({row['median_epoch_s']} s/epoch)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
