@@ -129,10 +129,11 @@ def sequential_scores(
     like: RunData,
     run_dir: Path,
     users: dict[str, np.ndarray],
-) -> tuple[dict[str, np.ndarray], float]:
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Train the sequential multi-task model of ``config`` (same dataset, split and seed as
     ``like``) and score every item for each split's users: ``split -> (n_users, n_items)``
-    retrieval scores, with the training time in seconds."""
+    retrieval scores, with the training time (``fit_s``) and the median training
+    samples/s over epochs (``samples_per_s``: target positions per second)."""
     import torch
 
     data = load_run_data(config, settings, console)
@@ -141,15 +142,17 @@ def sequential_scores(
     ):
         raise RuntimeError("the sequential preset's split or items differ from the run's")
     start = time.perf_counter()
-    model, _, seq = train_sequential(config, data, run_dir, progress=False)
+    model, trainer, seq = train_sequential(config, data, run_dir, progress=False)
     seconds = time.perf_counter() - start
+    speeds = [h["train/samples_per_s"] for h in trainer.state.history if "train/samples_per_s" in h]
+    timings = {"fit_s": seconds, "samples_per_s": float(np.median(speeds)) if speeds else 0.0}
     max_len = sequential_params(config).max_len
     scores = {}
     for split, rows in users.items():
         fn = user_score_fn(model, seq.histories[1 if split == "valid" else 2], max_len)
         chunks = [rows[at : at + 256] for at in range(0, len(rows), 256)]
         scores[split] = np.concatenate([fn(torch.from_numpy(c)).numpy() for c in chunks])
-    return scores, seconds
+    return scores, timings
 
 
 def fit_baselines(
@@ -211,10 +214,11 @@ def one_seed(
         seq_config = load_config(
             ExperimentConfig, ROOT / spec["sequential"], [*overrides, f"seed={seed}"]
         )
-        sequential_matrices, seconds = sequential_scores(
+        sequential_matrices, seq_timings = sequential_scores(
             seq_config, settings, console, data, run_dir.with_name(run_dir.name + "-seq"), users
         )
-        timings["fit_mtl_sequential_s"] = seconds
+        timings["fit_mtl_sequential_s"] = seq_timings["fit_s"]
+        timings["mtl_sequential_samples_per_s"] = seq_timings["samples_per_s"]
     start = time.perf_counter()
     for split, rows in users.items():
         scores = {name: b.score(rows) for name, b in baselines.items()}

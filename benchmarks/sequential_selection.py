@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,17 @@ def parse_candidate(text: str) -> tuple[str, list[str]]:
     return name, [part for part in rest.split(";") if part] if rest else []
 
 
+def code_version() -> str:
+    """The commit the run's code is at, ``+dirty`` with uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain") else "")
+
+
 def run_one(
     dataset: str,
     protocol: str,
@@ -78,6 +90,7 @@ def run_one(
         "best_epoch": payload["best_epoch"],
         "median_epoch_s": round(float(np.median(epoch_s)), 2) if epoch_s else None,
         "wall_s": round(wall, 1),
+        "code": code_version(),
     }
 
 

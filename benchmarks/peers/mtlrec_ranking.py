@@ -53,6 +53,7 @@ def best_rows(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
             "model": "mtl_sequential",
             "test": {m: rows["mtl_sequential"]["test"][m] for m in METRICS},
             "wall_s": round(timings["fit_mtl_sequential_s"], 2),
+            "train_samples_per_s": round(timings["mtl_sequential_samples_per_s"], 1),
         }
     return {
         **out,

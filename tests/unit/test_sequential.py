@@ -28,9 +28,13 @@ def _model(
     inputs: dict[str, str] | None = None,
     review_dim: int | None = None,
     text: torch.Tensor | None = None,
+    item_item: bool = False,
+    review_content: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> SequentialRecommender:
     torch.manual_seed(0)
-    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, text=text, dropout=0.0)
+    items = ItemEncoder(
+        torch.arange(N_ITEMS), N_ITEMS, 16, text=text, dropout=0.0, review_content=review_content
+    )
     specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS), **(tasks or {})}
     inputs = inputs or {}
     heads = {
@@ -54,6 +58,7 @@ def _model(
         n_heads=2,
         dropout=0.0,
         review_dim=review_dim,
+        item_item=item_item,
     )
 
 
@@ -253,3 +258,75 @@ def test_a_training_target_is_scored_without_its_own_review_in_its_item_content(
     assert torch.allclose(left_out[0], expected()[2], atol=1e-6)
     assert torch.allclose(left_out[1], expected()[5], atol=1e-6)  # no content at all
     assert torch.allclose(left_out[2], items()[2], atol=1e-6)
+
+
+def test_retrieval_logits_of_a_position_never_read_a_later_item_with_item_to_item() -> None:
+    model = _model(item_item=True)
+    with torch.no_grad():
+        assert model.item_item is not None
+        model.item_item.weight.normal_()  # trained weights, not the zero start
+    model.eval()
+    history = torch.tensor([[START, 2 + OFFSET, 5 + OFFSET, 7 + OFFSET]])
+    changed = history.clone()
+    changed[0, 3] = 9 + OFFSET
+    target = torch.tensor([[2, 5, 7, 1]])
+    with torch.no_grad():
+        before = model({"history": history, "target_item": target})["interest"]
+        after = model({"history": changed, "target_item": target})["interest"]
+        whole = model.score_items(history)
+    torch.testing.assert_close(before[:3], after[:3])
+    assert not torch.allclose(before[3], after[3])
+    torch.testing.assert_close(whole[0], before[3])  # ranking = the last position's logits
+
+
+def test_the_target_logit_reads_its_item_without_the_own_review() -> None:
+    torch.manual_seed(2)
+    reviews = torch.randn(2, 6)
+    total = torch.zeros(N_ITEMS, 6)
+    total[4] = reviews.sum(0)
+    count = torch.zeros(N_ITEMS)
+    count[4] = 2.0
+    model = _model(review_content=(total, count)).eval()
+    history = torch.tensor([[START, 3 + OFFSET]])
+    target = torch.tensor([[-1, 4]])
+    leave_out = torch.zeros(1, 2, 6)
+    leave_out[0, 1] = reviews[0]
+    with torch.no_grad():
+        out = model({"history": history, "target_item": target, "content_leave_out": leave_out})
+        plain = model({"history": history, "target_item": target})
+        state = model.states(history)[0, 1]
+        without = model.items(torch.tensor([4]), reviews[:1])[0]
+    logits, plain_logits = out["interest"][0], plain["interest"][0]
+    torch.testing.assert_close(logits[4], state @ without + model.items.logit_bias()[4])
+    assert not torch.allclose(logits[4], plain_logits[4])
+    other = torch.arange(N_ITEMS) != 4
+    torch.testing.assert_close(logits[other], plain_logits[other])  # other items unchanged
+
+
+def test_an_item_task_with_the_self_attention_head_reads_the_target_items_tokens() -> None:
+    torch.manual_seed(3)
+    spec = TaskSpec("genres", "multilabel", 5)
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
+    tokens = torch.randint(1, 40, (N_ITEMS, 6))
+    head = HEADS.get("self_attention")(16, spec, vocab_size=40, dim=8, heads=2)
+    model = SequentialRecommender(
+        items,
+        16,
+        {"interest": TaskSpec("interest", "multiclass", N_ITEMS), "genres": spec},
+        {"genres": head},
+        "interest",
+        {"genres": "item"},
+        max_len=4,
+        layers=1,
+        n_heads=2,
+        dropout=0.0,
+        item_tokens=tokens,
+    ).eval()
+    history = torch.tensor([[START, 3 + OFFSET, 4 + OFFSET]])
+    with torch.no_grad():
+        out = model({"history": history, "target_item": torch.tensor([[3, 4, 7]])})["genres"]
+        tokens[7] = torch.randint(1, 40, (6,))  # only item 7's tokens change
+        again = model({"history": history, "target_item": torch.tensor([[3, 4, 7]])})["genres"]
+    assert out.shape == (3, 5)
+    torch.testing.assert_close(out[:2], again[:2])
+    assert not torch.allclose(out[2], again[2])

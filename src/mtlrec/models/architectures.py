@@ -85,6 +85,7 @@ class SequentialArchitecture(Architecture):
     item_bias: bool = True
     item_item: bool = False
     item_reviews: bool = False
+    item_norm: bool = True
     n_experts: int = 4
     temperature: float = 1.0
     retrieval_task: str = "interest"

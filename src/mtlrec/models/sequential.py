@@ -94,6 +94,7 @@ class ItemEncoder(nn.Module):
         use_ids: bool = True,
         item_bias: bool = True,
         review_content: tuple[Tensor, Tensor] | None = None,
+        norm: bool = True,
     ) -> None:
         super().__init__()
         self.register_buffer("vocab_index", vocab_index.long(), persistent=False)
@@ -126,7 +127,9 @@ class ItemEncoder(nn.Module):
             if review_content is not None
             else None
         )
-        self.norm = nn.LayerNorm(dim)
+        # LayerNorm puts the parts on one scale but gives every item the same norm at any
+        # scale (large random logits at the start); without it the vectors start small
+        self.norm = nn.LayerNorm(dim) if norm else nn.Identity()
 
     def logit_bias(self) -> Tensor | float:
         """``(N_items,)`` each item's retrieval-score offset (0 without ``item_bias``)."""
@@ -172,6 +175,8 @@ class CausalEncoder(nn.Module):
     def __init__(self, dim: int, max_len: int, layers: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.positions = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        self.input_norm = nn.LayerNorm(dim)
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim * 4, dropout=dropout, batch_first=True, norm_first=True
         )
@@ -183,7 +188,7 @@ class CausalEncoder(nn.Module):
     def forward(self, x: Tensor, padding: Tensor) -> Tensor:
         b, length = x.shape[:2]
         positions = torch.arange(length, device=x.device)
-        x = self.dropout(x + self.positions(positions))
+        x = self.dropout(self.input_norm(x + self.positions(positions)))
         # query q may not see key k when k is later or padding; every position sees itself,
         # so a padding row attends only to itself (no all-masked row, no NaN to spread)
         later = torch.triu(torch.ones(length, length, dtype=torch.bool, device=x.device), 1)
@@ -236,6 +241,7 @@ class SequentialRecommender(TaskModel):
         review_dim: int | None = None,
         temperature: float = 1.0,
         item_item: bool = False,
+        item_tokens: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.items, self.dim, self.max_len = items, dim, max_len
@@ -263,6 +269,12 @@ class SequentialRecommender(TaskModel):
         if self.item_item is not None:
             nn.init.zeros_(self.item_item.weight)
         self.register_buffer("warm", (items.vocab_index > 0).float(), persistent=False)
+        # each item's LM tokens (N_items, L_tok), for heads that read them (self-attention)
+        self.register_buffer(
+            "item_tokens",
+            item_tokens if item_tokens is not None else torch.zeros(0, dtype=torch.long),
+            persistent=False,
+        )
         self.token_dropout = dropout
 
     def history_item_scores(self, history: Tensor, cumulative: bool) -> Tensor | float:
@@ -338,6 +350,9 @@ class SequentialRecommender(TaskModel):
         if isinstance(item_item, Tensor):
             logits = logits + item_item[where]
         out: Predictions = {self.retrieval_task: logits}
+        head_features = {"item_row": target_rows}
+        if self.item_tokens.numel():
+            head_features["item_tokens"] = self.item_tokens[target_rows]  # (P, L_tok)
         for task, head in self.heads.items():
             kind = self.task_inputs[task]
             if kind == "pair":
@@ -348,7 +363,7 @@ class SequentialRecommender(TaskModel):
                 assert self.review_adaptor is not None
                 review = self.review_adaptor(features["own_review"][where])
                 rep = torch.cat([review, item], dim=-1)
-            out[task] = head(rep, {"item_row": target_rows})
+            out[task] = head(rep, head_features)
         return out
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:

@@ -147,6 +147,7 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         use_ids=params.use_ids,
         item_bias=params.item_bias,
         review_content=item_review_content(data)[:2] if params.item_reviews else None,
+        norm=params.item_norm,
     )
     specs = sequential_specs(config, data)
     inputs = {name: params.inputs_of(name) for name in specs}
@@ -174,6 +175,7 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         review_dim=int(reviews.shape[1]) if reviews is not None else None,
         temperature=params.temperature,
         item_item=params.item_item,
+        item_tokens=entities.tables.get("items.tokens"),
     )
     init_heads_from_priors(heads, data, None)
     return model
