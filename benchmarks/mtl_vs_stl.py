@@ -2,7 +2,10 @@
 
 For each dataset preset and seed, trains the preset's multi-task model and, for every task,
 the same architecture with that one head (same inputs, backbone sizes, epochs, early
-stopping on the validation split), then compares their test metrics. Reports per task the
+stopping on the validation split), then compares their test metrics. The sequential
+presets (``*-seq``) keep their retrieval task in every twin (it is the architecture's
+output over the catalogue) with weight 0 where another task is the single one, so each
+twin learns from its own task's loss alone. Reports per task the
 mean and std over seeds, the MTL - STL difference, the MTL/STL ratio and a paired t-test
 over seeds. Run on purpose (``make bench``); results go to ``--out`` (JSON) and a Markdown
 table beside it.
@@ -28,9 +31,11 @@ import mtlrec
 from mtlrec.config.experiment import ExperimentConfig, TaskConfig
 from mtlrec.config.loading import load_config
 from mtlrec.data.fetch import FetchSettings
+from mtlrec.models.architectures import Architecture, SequentialArchitecture
 from mtlrec.pipeline.evaluate import evaluate_run
 from mtlrec.pipeline.experiment import train_model
 from mtlrec.pipeline.run_data import RunData, load_run_data
+from mtlrec.pipeline.sequential import evaluate_sequential, train_sequential
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIMARY = {
@@ -42,6 +47,9 @@ PRIMARY = {
 PRESETS = {
     "ml-100k": "configs/ml-100k.yaml",
     "amazon-musical-instruments": "configs/amazon-musical-instruments.yaml",
+    "ml-100k-seq": "configs/ml-100k-sequential.yaml",
+    "amazon-mi-seq": "configs/amazon-mi-sequential.yaml",
+    "amazon-magazine-seq": "configs/amazon-magazine-sequential.yaml",
 }
 
 
@@ -52,6 +60,14 @@ def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentCon
     """
     tasks = config.tasks or {}
     only = {task: tasks.get(task, TaskConfig())}
+    weighting = config.weighting.model_copy(update={"name": "equal", "params": {}})
+    architecture = Architecture.of(config)
+    if isinstance(architecture, SequentialArchitecture) and task != architecture.retrieval_task:
+        # the retrieval task stays (the architecture's output) with no loss: static weights
+        retrieval = architecture.retrieval_task
+        only[task] = only[task].model_copy(update={"weight": 1.0})
+        only[retrieval] = tasks.get(retrieval, TaskConfig()).model_copy(update={"weight": 0.0})
+        weighting = config.weighting.model_copy(update={"name": "static", "params": {}})
     stopping = config.training.early_stopping
     if stopping is not None:
         metric, mode = PRIMARY[kind]
@@ -61,9 +77,21 @@ def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentCon
         update={
             "name": f"{config.name}-stl-{task}",
             "tasks": only,
-            "weighting": config.weighting.model_copy(update={"name": "equal", "params": {}}),
+            "weighting": weighting,
             "training": config.training.model_copy(update={"early_stopping": stopping}),
             "evaluation": config.evaluation.model_copy(update={"ranking_task": ranking}),
+        }
+    )
+
+
+def single_retrieval(config: ExperimentConfig, task: str) -> ExperimentConfig:
+    """A sequential preset with its retrieval task alone (early stopping as the preset's,
+    which watches the ranking)."""
+    return config.model_copy(
+        update={
+            "name": f"{config.name}-stl-{task}",
+            "tasks": {task: (config.tasks or {}).get(task, TaskConfig())},
+            "weighting": config.weighting.model_copy(update={"name": "equal", "params": {}}),
         }
     )
 
@@ -75,9 +103,14 @@ def restrict(data: RunData, tasks: list[str]) -> RunData:
 
 def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
-    model, trainer = train_model(config, data, run_dir, progress=False)
-    trained = time.perf_counter() - start
-    results = evaluate_run(config, data, model, splits=("test",))["test"]
+    if Architecture.of(config).sequential:
+        model, trainer, seq = train_sequential(config, data, run_dir, progress=False)
+        trained = time.perf_counter() - start
+        results = evaluate_sequential(config, data, model, seq, ("test",))["test"]
+    else:
+        model, trainer = train_model(config, data, run_dir, progress=False)
+        trained = time.perf_counter() - start
+        results = evaluate_run(config, data, model, splits=("test",))["test"]
     return {
         "test": results,
         "train_s": round(trained, 1),
@@ -173,6 +206,10 @@ def main() -> None:
         for task in data.specs:
             stl = single_task(base, task, data.specs[task].kind)
             variants[f"stl-{task}"] = (stl, restrict(data, [task]))
+        architecture = Architecture.of(base)
+        if isinstance(architecture, SequentialArchitecture):  # its retrieval task's twin
+            retrieval = architecture.retrieval_task
+            variants[f"stl-{retrieval}"] = (single_retrieval(base, retrieval), restrict(data, []))
         for seed in args.seeds:
             for name, (config, variant_data) in variants.items():
                 seeded = config.model_copy(update={"seed": seed})

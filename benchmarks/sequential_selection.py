@@ -108,17 +108,21 @@ def write_markdown(path: Path, payload: dict[str, Any]) -> None:
         f"# Sequential preset selection: {payload['dataset']} ({payload['protocol']})",
         "",
         "Chosen by mean validation NDCG@10 (full ranking, train items excluded); test is",
-        "recorded, never used to choose.",
+        "recorded, never used to choose. Rows are comparable only at the same code: the",
+        "model changed while the selection ran (`code`: the commit, `not recorded` for runs",
+        "before it was recorded; see the commit history of `models/sequential.py`).",
         "",
-        "| candidate | overrides | valid NDCG@10 | test NDCG@10 | seeds | best epoch | epoch s |",
-        "|---|---|---|---|---|---|---|",
+        "| candidate | overrides | valid NDCG@10 | test NDCG@10 | seeds | best epoch | epoch s "
+        "| code |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mean_valid, name, overrides, valid, test, runs in rows:
         lines.append(
             f"| {name} | `{'; '.join(overrides) or '(preset)'}` | {mean_valid:.4f} ± "
             f"{np.std(valid):.4f} | {np.mean(test):.4f} | {len(runs)} | "
             f"{', '.join(str(r['best_epoch']) for r in runs)} | "
-            f"{np.median([r['median_epoch_s'] or 0 for r in runs]):.1f} |"
+            f"{np.median([r['median_epoch_s'] or 0 for r in runs]):.1f} | "
+            f"{', '.join(sorted({r.get('code', 'not recorded') for r in runs}))} |"
         )
     path.write_text("\n".join(lines) + "\n")
 
