@@ -89,8 +89,19 @@ def main() -> None:
     frame, _ = split_frame(config, settings)
     check_same_split(frame, frames, folder)
     console = Console()
+    out = args.out or ROOT / "benchmarks" / "results" / "peers" / f"mtlrec_{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/peers/mtlrec_ranking.py " + " ".join(sys.argv[1:])
+    sha = {f: i["sha256"] for f, i in manifest["files"].items()}
+    # seeds already in the file (same split files) are kept: the run resumes per seed
     per_seed: dict[int, Any] = {}
+    if out.exists():
+        done = json.loads(out.read_text())
+        if done.get("split_files_sha256") == sha:
+            per_seed = {int(s): row for s, row in done["per_seed"].items()}
     for seed in args.seeds:
+        if seed in per_seed and "multitask_model" in per_seed[seed]:
+            continue
         start = time.perf_counter()
         result = fusion_bench.one_seed(
             manifest["dataset"],
@@ -110,18 +121,16 @@ def main() -> None:
             f"{best['best_fusion']['model']} {best['best_fusion']['test']['ndcg@10']:.4f} "
             f"({wall:.0f}s)"
         )
-    out = args.out or ROOT / "benchmarks" / "results" / "peers" / f"mtlrec_{args.split}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "framework": "mtlrec",
-        "split": args.split,
-        "protocol": manifest["protocol"],
-        "split_files_sha256": {f: i["sha256"] for f, i in manifest["files"].items()},
-        "command": "python benchmarks/peers/mtlrec_ranking.py " + " ".join(sys.argv[1:]),
-        "threads": torch.get_num_threads(),
-        "per_seed": per_seed,
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+        payload = {
+            "framework": "mtlrec",
+            "split": args.split,
+            "protocol": manifest["protocol"],
+            "split_files_sha256": sha,
+            "command": command,
+            "threads": torch.get_num_threads(),
+            "per_seed": dict(sorted(per_seed.items())),
+        }
+        out.write_text(json.dumps(payload, indent=2) + "\n")
     console.print(f"-> {out}")
 
 

@@ -330,3 +330,43 @@ def test_an_item_task_with_the_self_attention_head_reads_the_target_items_tokens
     assert out.shape == (3, 5)
     torch.testing.assert_close(out[:2], again[:2])
     assert not torch.allclose(out[2], again[2])
+
+
+def test_sampled_softmax_puts_the_target_first_corrects_by_log_q_and_masks_hits() -> None:
+    torch.manual_seed(4)
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
+    counts = torch.arange(N_ITEMS)  # item 0 has vocabulary index 0: unseen, never drawn
+    model = SequentialRecommender(
+        items,
+        16,
+        {"interest": TaskSpec("interest", "multiclass", N_ITEMS)},
+        {},
+        "interest",
+        {},
+        max_len=4,
+        layers=1,
+        n_heads=2,
+        dropout=0.0,
+        sampled_negatives=6,
+        item_counts=counts,
+    )
+    history = torch.tensor([[START, 3 + OFFSET, 4 + OFFSET], [PAD, START, 5 + OFFSET]])
+    target = torch.tensor([[4, 5, 7], [-1, 5, 7]])
+    model.train()
+    logits = model({"history": history, "target_item": target})["interest"]
+    targets = target[target >= 0]
+    assert logits.shape[0] == len(targets) and logits.shape[1] == 1 + 3 + 6  # 3 distinct
+    weights = (counts.float() + 1.0) * (torch.arange(N_ITEMS) > 0).float()
+    q = weights / weights.sum()
+    assert model.sampling_q[0] == 0.0
+    state = model.states(history)[target >= 0]
+    own = (state * model.items()[targets]).sum(-1) + model.items.logit_bias()[targets]
+    torch.testing.assert_close(logits[:, 0], own - q[targets].log())
+    # each row's own target among the in-batch candidates (sorted distinct 4, 5, 7) is masked
+    in_batch = torch.tensor([4, 5, 7])
+    hits = in_batch.unsqueeze(0) == targets.unsqueeze(1)
+    assert torch.isinf(logits[:, 1:4][hits]).all() and torch.isfinite(logits[:, 1:4][~hits]).all()
+    model.eval()
+    with torch.no_grad():
+        full = model({"history": history, "target_item": target})["interest"]
+    assert full.shape == (len(targets), N_ITEMS)  # evaluation scores the whole catalogue

@@ -39,3 +39,30 @@ def test_sequential_run_trains_evaluates_and_reloads(tmp_path: Path) -> None:
     assert again["test"]["ranking (all)"] == pytest.approx(test["ranking (all)"])
     with pytest.raises(ValueError, match="sequential run cannot be fused"):
         load_trained_run(run_dir, settings, Console(quiet=True))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"item_reviews": True, "item_item": True, "stride": 4, "temperature": 8.0},
+        {"sampled_negatives": 8},
+    ],
+    ids=["review-content-item-to-item", "sampled-softmax"],
+)
+def test_sequential_run_with_review_content_or_sampled_softmax(
+    tmp_path: Path, extra: dict[str, object]
+) -> None:
+    model = {**SEQUENTIAL, "params": {**SEQUENTIAL["params"], **extra}}  # type: ignore[dict-item]
+    run_dir, _ = train_tiny_run(
+        tmp_path,
+        model=model,
+        # review content reads the reviews' LM embeddings (the packaged MiniLM, offline)
+        text={"item": False} if extra.get("item_reviews") else None,
+        tasks={"interest": {}, "rating": {"loss": "huber"}},
+        training={"epochs": 2, "batch_size": 16},
+        weighting={"name": "static"},
+    )
+    test = json.loads((run_dir / "results.json").read_text())["results"]["test"]
+    assert test["ranking (all)"]["n_users"] == 40
+    assert 0.0 <= test["ranking (all)"]["ndcg@5"] <= 1.0
+    assert test["rating"]["n"] > 0

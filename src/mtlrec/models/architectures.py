@@ -86,6 +86,7 @@ class SequentialArchitecture(Architecture):
     item_item: bool = False
     item_reviews: bool = False
     item_norm: bool = True
+    sampled_negatives: int | None = None
     n_experts: int = 4
     temperature: float = 1.0
     retrieval_task: str = "interest"

@@ -242,8 +242,12 @@ class SequentialRecommender(TaskModel):
         temperature: float = 1.0,
         item_item: bool = False,
         item_tokens: Tensor | None = None,
+        sampled_negatives: int | None = None,
+        item_counts: Tensor | None = None,
     ) -> None:
         super().__init__()
+        if sampled_negatives and item_item:
+            raise ValueError("sampled_negatives is for large catalogues; item_item is not")
         self.items, self.dim, self.max_len = items, dim, max_len
         self.specs, self.retrieval_task = dict(specs), retrieval_task
         self.task_inputs = {t: task_inputs.get(t, "pair") for t in heads}
@@ -276,6 +280,13 @@ class SequentialRecommender(TaskModel):
             persistent=False,
         )
         self.token_dropout = dropout
+        # sampled softmax: the proposal q over items (training counts + 1 for train items)
+        self.sampled_negatives = sampled_negatives or 0
+        counts = item_counts.float() if item_counts is not None else torch.zeros(n_items)
+        q = (counts + 1.0) * self.warm
+        q = q / q.sum() if q.sum() > 0 else torch.full((n_items,), 1.0 / max(n_items, 1))
+        self.register_buffer("sampling_q", q, persistent=False)
+        self.register_buffer("log_q", q.clamp(min=1e-12).log(), persistent=False)
 
     def history_item_scores(self, history: Tensor, cumulative: bool) -> Tensor | float:
         """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` running
@@ -320,6 +331,27 @@ class SequentialRecommender(TaskModel):
         logits = self.retrieval_logits(self.states(history, items)[:, -1], items)
         return logits + self.history_item_scores(history, cumulative=False)
 
+    def sampled_logits(
+        self, state: Tensor, items: Tensor, target_rows: Tensor, own: Tensor
+    ) -> Tensor:
+        """Sampled softmax with log-Q correction: ``(P, 1 + C)`` logits, the target's in
+        column 0, then ``C`` candidates: the batch's distinct targets (in-batch negatives)
+        and ``sampled_negatives`` items drawn from ``q`` (training popularity). Every logit
+        has ``log q(j)`` subtracted, so the softmax estimates the full one without the
+        popularity bias of the candidates; a candidate that is the row's own target is
+        masked out."""
+        drawn = torch.multinomial(self.sampling_q, self.sampled_negatives, replacement=True)
+        candidates = torch.cat([target_rows.unique(), drawn])  # (C,)
+        bias = self.items.logit_bias()
+        negatives = state @ items[candidates].T / self.temperature - self.log_q[candidates]
+        if isinstance(bias, Tensor):
+            negatives = negatives + bias[candidates]
+        negatives = negatives.masked_fill(
+            candidates.unsqueeze(0) == target_rows.unsqueeze(1), float("-inf")
+        )
+        positive = own - self.log_q[target_rows]
+        return torch.cat([positive.unsqueeze(1), negatives], dim=1)
+
     def retrieval_logits(self, state: Tensor, items: Tensor) -> Tensor:
         """States ``(P, dim)`` x item vectors ``(N_items, dim)`` -> ``(P, N_items)``:
         ``state . v(j) / temperature + bias(j)``."""
@@ -327,28 +359,36 @@ class SequentialRecommender(TaskModel):
         return logits
 
     def forward(self, features: Mapping[str, Tensor]) -> Predictions:
+        """Every task's predictions over the ``P`` target positions: the retrieval task's
+        logits ``(P, N_items)``, or in training with ``sampled_negatives`` ``(P, 1 + C)``
+        with the target in column 0 (see :meth:`sampled_logits`)."""
         items = self.items()  # (N, dim)
         states = self.states(features["history"], items)  # (B, L, dim)
         target = features["target_item"]  # (B, L)
         where = target >= 0
         state = states[where]  # (P, dim)
         target_rows = target[where]  # (P,)
-        logits = self.retrieval_logits(state, items)
         leave_out = features.get("content_leave_out")
-        if leave_out is not None and self.items.content_adaptor is not None:
+        corrected = leave_out is not None and self.items.content_adaptor is not None
+        if corrected:
             # a training target's own review is in its item's review content: score the
             # target with that review taken out (it never feeds its own interaction)
             item = self.items(target_rows, leave_out[where])  # (P, dim)
-            bias = self.items.logit_bias()
-            own = (state * item).sum(-1) / self.temperature + (
-                bias[target_rows] if isinstance(bias, Tensor) else bias
-            )
-            logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
         else:
             item = items[target_rows]  # (P, dim)
-        item_item = self.history_item_scores(features["history"], cumulative=True)
-        if isinstance(item_item, Tensor):
-            logits = logits + item_item[where]
+        bias = self.items.logit_bias()
+        own = (state * item).sum(-1) / self.temperature + (
+            bias[target_rows] if isinstance(bias, Tensor) else bias
+        )  # (P,) the target's logit
+        if self.training and self.sampled_negatives:
+            logits = self.sampled_logits(state, items, target_rows, own)
+        else:
+            logits = self.retrieval_logits(state, items)
+            if corrected:
+                logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
+            item_item = self.history_item_scores(features["history"], cumulative=True)
+            if isinstance(item_item, Tensor):
+                logits = logits + item_item[where]
         out: Predictions = {self.retrieval_task: logits}
         head_features = {"item_row": target_rows}
         if self.item_tokens.numel():

@@ -176,6 +176,11 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         temperature=params.temperature,
         item_item=params.item_item,
         item_tokens=entities.tables.get("items.tokens"),
+        sampled_negatives=params.sampled_negatives,
+        item_counts=torch.bincount(
+            data.examples.features["item_row"][data.examples.split == 0],
+            minlength=len(entities.item_ids),
+        ),
     )
     init_heads_from_priors(heads, data, None)
     return model
@@ -344,6 +349,7 @@ def train_sequential(
         review_text=seq.review_text,
         stride=params.stride,
         content_leave_out=item_review_content(data)[2] if params.item_reviews else None,
+        sampled_softmax=bool(params.sampled_negatives),
     )
     weighting = weighting_for_tasks(
         config.weighting.name,

@@ -78,6 +78,7 @@ class SequenceLoader:
         review_text: Tensor | None = None,
         stride: int | None = None,
         content_leave_out: Tensor | None = None,
+        sampled_softmax: bool = False,
     ) -> None:
         step = max_len if stride is None else stride
         if not 0 < step <= max_len:
@@ -85,6 +86,7 @@ class SequenceLoader:
         self.examples, self.max_len, self.batch_size = examples, max_len, batch_size
         self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
         self.review_text, self.content_leave_out = review_text, content_leave_out
+        self.sampled_softmax = sampled_softmax
         items = examples.features["item_row"].numpy()
         history, targets = [], []
         for rows in sequences.examples.values():
@@ -131,6 +133,7 @@ class SequenceLoader:
             self.tasks,
             self.review_text,
             self.content_leave_out,
+            self.sampled_softmax,
         )
 
 
@@ -142,6 +145,7 @@ def sequence_batch(
     tasks: Sequence[str],
     review_text: Tensor | None = None,
     content_leave_out: Tensor | None = None,
+    sampled_softmax: bool = False,
 ) -> Batch:
     """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
     indices, -1 where there is no target) after ``history`` tokens ``(B, L)``.
@@ -149,7 +153,8 @@ def sequence_batch(
     ``review_text`` ``(N_examples, D)`` becomes ``own_review`` ``(B, L, D)`` (what review
     tasks read); ``content_leave_out`` ``(N_examples, D)`` (each training example's review
     embedding where it is part of its item's review content, else zero) becomes
-    ``content_leave_out`` ``(B, L, D)``."""
+    ``content_leave_out`` ``(B, L, D)``. With ``sampled_softmax`` the retrieval label is
+    0, the target's column in the model's sampled logits."""
     where = target_example >= 0
     index = target_example[where]  # (P,)
     item_rows = examples.features["item_row"]
@@ -168,7 +173,8 @@ def sequence_batch(
         leave_out = torch.zeros(*history.shape, content_leave_out.shape[1])
         leave_out[where] = content_leave_out[index]
         features["content_leave_out"] = leave_out
-    labels: dict[str, Tensor] = {retrieval_task: item_rows[index]}
+    retrieval_label = torch.zeros_like(index) if sampled_softmax else item_rows[index]
+    labels: dict[str, Tensor] = {retrieval_task: retrieval_label}
     masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}
     for task in tasks:
         if task == retrieval_task or task not in examples.labels:
