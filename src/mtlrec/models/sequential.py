@@ -81,6 +81,8 @@ class ItemEncoder(nn.Module):
 
     vocab_index: Tensor
     text: Tensor
+    content_sum: Tensor
+    content_count: Tensor
 
     def __init__(
         self,
@@ -225,6 +227,11 @@ class SequentialRecommender(TaskModel):
     ``task_inputs``: what each auxiliary task reads (``pair`` by default).
     """
 
+    warm: Tensor
+    item_tokens: Tensor
+    sampling_q: Tensor
+    log_q: Tensor
+
     def __init__(
         self,
         items: ItemEncoder,
@@ -341,7 +348,7 @@ class SequentialRecommender(TaskModel):
         popularity bias of the candidates; a candidate that is the row's own target is
         masked out."""
         drawn = torch.multinomial(self.sampling_q, self.sampled_negatives, replacement=True)
-        candidates = torch.cat([target_rows.unique(), drawn])  # (C,)
+        candidates = torch.cat([torch.unique(target_rows), drawn])  # (C,)
         bias = self.items.logit_bias()
         negatives = state @ items[candidates].T / self.temperature - self.log_q[candidates]
         if isinstance(bias, Tensor):
@@ -369,13 +376,14 @@ class SequentialRecommender(TaskModel):
         state = states[where]  # (P, dim)
         target_rows = target[where]  # (P,)
         leave_out = features.get("content_leave_out")
-        corrected = leave_out is not None and self.items.content_adaptor is not None
-        if corrected:
-            # a training target's own review is in its item's review content: score the
-            # target with that review taken out (it never feeds its own interaction)
-            item = self.items(target_rows, leave_out[where])  # (P, dim)
-        else:
-            item = items[target_rows]  # (P, dim)
+        if self.items.content_adaptor is None:
+            leave_out = None
+        # a training target's own review is in its item's review content: the target is
+        # scored with that review taken out (it never feeds its own interaction)
+        item = (  # (P, dim)
+            items[target_rows] if leave_out is None else self.items(target_rows, leave_out[where])
+        )
+        corrected = leave_out is not None
         bias = self.items.logit_bias()
         own = (state * item).sum(-1) / self.temperature + (
             bias[target_rows] if isinstance(bias, Tensor) else bias
