@@ -102,6 +102,22 @@ def restrict(data: RunData, tasks: list[str]) -> RunData:
 
 
 def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
+    """Train and test one variant; a run folder that already holds its result (same
+    config) is read back, so an interrupted benchmark resumes."""
+    saved = run_dir / "mtl_vs_stl_result.json"
+    if saved.is_file():
+        done = json.loads(saved.read_text())
+        if done.get("config") == config.model_dump(mode="json"):
+            return dict(done["result"])
+    result = _train_and_test(config, data, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(
+        json.dumps({"config": config.model_dump(mode="json"), "result": result}, default=str)
+    )
+    return result
+
+
+def _train_and_test(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     if Architecture.of(config).sequential:
         model, trainer, seq = train_sequential(config, data, run_dir, progress=False)
