@@ -84,7 +84,9 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
         for label, seeds in rows_by_label.items():
             ordered = [seeds[s] for s in sorted(seeds)]
             note = ""
-            if "chosen" in ordered[0]:
+            if label == "mtlrec multi-task model (sequential)":
+                note = "the model alone, every seed (not a choice)"
+            elif "chosen" in ordered[0]:
                 note = "chosen on validation: " + ", ".join(r["chosen"] for r in ordered)
             elif ordered[0]["epochs_cap"] < RECBOLE_DEFAULT_EPOCHS:
                 note = (
@@ -153,7 +155,13 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
             notes.append(
                 f"Multi-task model alone (no fusion): NDCG@10 {goal['ours']:.4f} vs "
                 f"{goal['against']} {goal['theirs']:.4f}, ratio {goal['ratio']:.3f} "
-                f"(goal >= {goal['goal']})" + (" — met." if goal["met"] else " — NOT met.")
+                f"(goal >= {goal['goal']})"
+                + (
+                    f", paired t-test p = {goal['paired_t_test_p']:.3g}"
+                    if goal.get("paired_t_test_p") is not None
+                    else ""
+                )
+                + (" — met." if goal["met"] else " — NOT met.")
             )
         if entry and "ratio" in entry:
             notes.append(
@@ -188,8 +196,19 @@ def _model_alone_goal(
             return {}
         theirs, against, goal = float(np.mean(ease)), "mtlrec EASE", 1.0
     ratio = ours / theirs
+    p_value = None
+    if split.endswith("-loo"):
+        common = sorted(set(model_alone) & set(peers[against]))
+        if len(common) > 1:
+            p_value = float(
+                stats.ttest_rel(
+                    [model_alone[s]["test"]["ndcg@10"] for s in common],
+                    [peers[against][s]["test"]["ndcg@10"] for s in common],
+                ).pvalue
+            )
     return {
         "multitask_model_goal": {
+            "paired_t_test_p": p_value,
             "ours": ours,
             "against": against,
             "theirs": theirs,
