@@ -174,6 +174,16 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
                 )
                 + (" — met." if entry["goal_met"] else " — NOT met.")
             )
+        model_alone = rows_by_label.get("mtlrec multi-task model (sequential)", {})
+        single_seeds = set(rows_by_label.get("mtlrec best single", {}))
+        without = sorted(single_seeds - set(model_alone))
+        if model_alone and without:
+            entry["seeds_without_sequential_model"] = without
+            notes.append(
+                f"Mixed runs: mtlrec's seeds {without} ran before the sequential model existed "
+                "(their best single / fusion could not choose it); rerunning "
+                "mtlrec_ranking.py resumes them. The fusion goal above is provisional."
+            )
         tables.append({"title": split, "columns": columns, "rows": rows, "notes": notes})
     return {"benchmark": "peers: ranking", "tables": tables, "summary": summary}
 
