@@ -107,3 +107,13 @@ def test_bench_folder_reads_the_known_files(tmp_path: Path) -> None:
     assert empty.peers == {}
     with pytest.raises(FileNotFoundError, match="missing"):
         load_bench(tmp_path / "missing")
+
+
+def test_bench_folder_merges_the_datasets_of_every_mtl_vs_stl_file(tmp_path: Path) -> None:
+    folder = write_fake_bench(tmp_path / "results")
+    first = json.loads((folder / "mtl_vs_stl.json").read_text())
+    extra = {**first, "datasets": {"amazon-mi-seq": {"summary": {}}}}
+    (folder / "mtl_vs_stl_sequential.json").write_text(json.dumps(extra))
+    merged = load_bench(folder).mtl_vs_stl
+    assert merged is not None
+    assert set(merged["datasets"]) == {*first["datasets"], "amazon-mi-seq"}

@@ -185,13 +185,20 @@ class BenchResults:
 
 
 def load_bench(path: Path) -> BenchResults:
-    """``mtl_vs_stl.json``, ``fusion_*.json`` and ``peers_*.json`` of a results folder."""
+    """``mtl_vs_stl*.json`` (their datasets merged: e.g. the pointwise and the sequential
+    presets' files), ``fusion_*.json`` and ``peers_*.json`` of a results folder."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such benchmark results folder")
-    mtl = path / "mtl_vs_stl.json"
+    mtl: dict[str, Any] | None = None
+    for file in sorted(path.glob("mtl_vs_stl*.json")):
+        payload = read_json(file)
+        if mtl is None:
+            mtl = payload
+        else:
+            mtl = {**mtl, "datasets": {**mtl.get("datasets", {}), **payload.get("datasets", {})}}
     return BenchResults(
         path,
-        read_json(mtl) if mtl.is_file() else None,
+        mtl,
         {f.stem: read_json(f) for f in sorted(path.glob("fusion_*.json"))},
         {f.stem: read_json(f) for f in sorted(path.glob("peers_*.json"))},
     )

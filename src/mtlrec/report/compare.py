@@ -165,9 +165,9 @@ def compare_section(runs: Sequence[RunRecord], bench: BenchResults | None) -> Se
             )
         )
     if bench is not None and bench.mtl_vs_stl is not None:
-        blocks.append(Heading(f"Benchmark: {bench.path / 'mtl_vs_stl.json'}"))
+        blocks.append(Heading(f"Benchmark: {bench.path / 'mtl_vs_stl*.json'}"))
         blocks += bench_tables(bench.mtl_vs_stl)
     else:
-        where = "no --bench folder" if bench is None else f"no mtl_vs_stl.json in {bench.path}"
+        where = "no --bench folder" if bench is None else f"no mtl_vs_stl*.json in {bench.path}"
         blocks.append(Note(f"Benchmark table: not available ({where})."))
     return Section("mtl-vs-stl", "Multi-task vs single-task", blocks)
