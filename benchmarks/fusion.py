@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from scipy import stats
 
@@ -134,8 +135,6 @@ def sequential_scores(
     ``like``) and score every item for each split's users: ``split -> (n_users, n_items)``
     retrieval scores, with the training time (``fit_s``) and the median training
     samples/s over epochs (``samples_per_s``: target positions per second)."""
-    import torch
-
     data = load_run_data(config, settings, console)
     if not torch.equal(data.examples.split, like.examples.split) or (
         data.entities.item_ids != like.entities.item_ids

@@ -53,10 +53,11 @@ PRESETS = {
 }
 
 
-def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentConfig:
+def single_task(config: ExperimentConfig, task: str, kind: str | None) -> ExperimentConfig:
     """The preset restricted to ``task``: same model sizes, one head, no task weighting.
 
-    Early stopping watches the task's own primary validation metric.
+    Early stopping watches the task's own primary validation metric (``kind`` None: a
+    sequential preset's retrieval task, which keeps the preset's ranking monitor).
     """
     tasks = config.tasks or {}
     only = {task: tasks.get(task, TaskConfig())}
@@ -69,7 +70,7 @@ def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentCon
         only[retrieval] = tasks.get(retrieval, TaskConfig()).model_copy(update={"weight": 0.0})
         weighting = config.weighting.model_copy(update={"name": "static", "params": {}})
     stopping = config.training.early_stopping
-    if stopping is not None:
+    if stopping is not None and kind is not None:
         metric, mode = PRIMARY[kind]
         stopping = stopping.model_copy(update={"monitor": f"valid/{task}/{metric}", "mode": mode})
     ranking = config.evaluation.ranking_task if config.evaluation.ranking_task == task else None
@@ -80,18 +81,6 @@ def single_task(config: ExperimentConfig, task: str, kind: str) -> ExperimentCon
             "weighting": weighting,
             "training": config.training.model_copy(update={"early_stopping": stopping}),
             "evaluation": config.evaluation.model_copy(update={"ranking_task": ranking}),
-        }
-    )
-
-
-def single_retrieval(config: ExperimentConfig, task: str) -> ExperimentConfig:
-    """A sequential preset with its retrieval task alone (early stopping as the preset's,
-    which watches the ranking)."""
-    return config.model_copy(
-        update={
-            "name": f"{config.name}-stl-{task}",
-            "tasks": {task: (config.tasks or {}).get(task, TaskConfig())},
-            "weighting": config.weighting.model_copy(update={"name": "equal", "params": {}}),
         }
     )
 
@@ -225,7 +214,7 @@ def main() -> None:
         architecture = Architecture.of(base)
         if isinstance(architecture, SequentialArchitecture):  # its retrieval task's twin
             retrieval = architecture.retrieval_task
-            variants[f"stl-{retrieval}"] = (single_retrieval(base, retrieval), restrict(data, []))
+            variants[f"stl-{retrieval}"] = (single_task(base, retrieval, None), restrict(data, []))
         for seed in args.seeds:
             for name, (config, variant_data) in variants.items():
                 seeded = config.model_copy(update={"seed": seed})

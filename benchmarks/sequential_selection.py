@@ -46,7 +46,7 @@ MONITOR = "ranking (all)"
 
 
 def parse_candidate(text: str) -> tuple[str, list[str]]:
-    """``name=key=value,key=value`` (or just ``name``: the preset as it is)."""
+    """``name=key=value;key=value`` (or just ``name``: the preset as it is)."""
     name, _, rest = text.partition("=")
     return name, [part for part in rest.split(";") if part] if rest else []
 

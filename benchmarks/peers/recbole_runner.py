@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -217,9 +218,12 @@ class ResumeState:
         return json.loads(self.result_file.read_text()) if self.result_file.exists() else None
 
 
-def _attach_resume(trainer: Any, state: ResumeState) -> list[dict[str, float]]:
-    """Resume ``trainer`` from ``state`` when it has an epoch, time every training epoch
-    and save the trainer state after every validated one. Returns the (live) epoch log."""
+def _attach_resume(
+    trainer: Any, state: ResumeState
+) -> tuple[list[dict[str, float]], Callable[[int, float], None]]:
+    """Resume ``trainer`` from ``state`` when it has an epoch and time every training
+    epoch. Returns the (live) epoch log and the ``fit`` callback that saves the trainer
+    state after every validated epoch."""
     epochs = state.log()
     if state.last.exists():  # RecBole's resume_checkpoint, with weights_only=False
         checkpoint = torch.load(state.last, map_location="cpu", weights_only=False)
@@ -245,8 +249,7 @@ def _attach_resume(trainer: Any, state: ResumeState) -> list[dict[str, float]]:
         state.log_file.write_text(json.dumps(epochs, indent=1) + "\n")
 
     trainer._train_epoch = timed_train_epoch
-    trainer.fit_callback = after_validation
-    return epochs
+    return epochs, after_validation
 
 
 def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
@@ -283,10 +286,9 @@ def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
         train, valid, test = data_preparation(config, dataset)
         model = get_model(config["model"])(config, train._dataset).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-        epoch_log = _attach_resume(trainer, resume) if resume is not None else None
+        epoch_log, callback = _attach_resume(trainer, resume) if resume else (None, None)
         fit_start = time.perf_counter()
-        callback = getattr(trainer, "fit_callback", None)
-        finished = resume is not None and _stopped(epoch_log or [], epochs)
+        finished = epoch_log is not None and _stopped(epoch_log, epochs)
         best_valid = max((e["valid_ndcg@10"] for e in epoch_log or []), default=0.0)
         if not finished:
             best_valid, _ = trainer.fit(
@@ -315,7 +317,7 @@ def run_model(name: str, split: Path, seed: int, epochs: int) -> dict[str, Any]:
         "stopping_step": STOPPING_STEP,
         "hyper_parameters": {**MODEL_PARAMS[name]},
     }
-    if epoch_log is not None and resume is not None:
+    if epoch_log is not None and resume is not None:  # resumable: the log has every epoch
         train_s = [e["train_s"] for e in epoch_log if "train_s" in e]
         row["epochs_run"] = len(epoch_log)
         row["best_epoch"] = int(checkpoint["epoch"])

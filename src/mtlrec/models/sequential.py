@@ -289,9 +289,11 @@ class SequentialRecommender(TaskModel):
         self.token_dropout = dropout
         # sampled softmax: the proposal q over items (training counts + 1 for train items)
         self.sampled_negatives = sampled_negatives or 0
-        counts = item_counts.float() if item_counts is not None else torch.zeros(n_items)
-        q = (counts + 1.0) * self.warm
-        q = q / q.sum() if q.sum() > 0 else torch.full((n_items,), 1.0 / max(n_items, 1))
+        q = torch.zeros(0)
+        if self.sampled_negatives:
+            counts = item_counts.float() if item_counts is not None else torch.zeros(n_items)
+            q = (counts + 1.0) * self.warm
+            q = q / q.sum() if q.sum() > 0 else torch.full((n_items,), 1.0 / max(n_items, 1))
         self.register_buffer("sampling_q", q, persistent=False)
         self.register_buffer("log_q", q.clamp(min=1e-12).log(), persistent=False)
 
@@ -359,6 +361,15 @@ class SequentialRecommender(TaskModel):
         positive = own - self.log_q[target_rows]
         return torch.cat([positive.unsqueeze(1), negatives], dim=1)
 
+    def target_logits(self, state: Tensor, item: Tensor, target_rows: Tensor) -> Tensor:
+        """States ``(P, dim)`` x their targets' vectors ``(P, dim)`` -> ``(P,)``, as
+        :meth:`retrieval_logits` scores them."""
+        bias = self.items.logit_bias()
+        logits: Tensor = (state * item).sum(-1) / self.temperature + (
+            bias[target_rows] if isinstance(bias, Tensor) else bias
+        )
+        return logits
+
     def retrieval_logits(self, state: Tensor, items: Tensor) -> Tensor:
         """States ``(P, dim)`` x item vectors ``(N_items, dim)`` -> ``(P, N_items)``:
         ``state . v(j) / temperature + bias(j)``."""
@@ -383,16 +394,13 @@ class SequentialRecommender(TaskModel):
         item = (  # (P, dim)
             items[target_rows] if leave_out is None else self.items(target_rows, leave_out[where])
         )
-        corrected = leave_out is not None
-        bias = self.items.logit_bias()
-        own = (state * item).sum(-1) / self.temperature + (
-            bias[target_rows] if isinstance(bias, Tensor) else bias
-        )  # (P,) the target's logit
         if self.training and self.sampled_negatives:
+            own = self.target_logits(state, item, target_rows)  # (P,)
             logits = self.sampled_logits(state, items, target_rows, own)
         else:
             logits = self.retrieval_logits(state, items)
-            if corrected:
+            if leave_out is not None:  # the target's column, with its own review out
+                own = self.target_logits(state, item, target_rows)
                 logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
             item_item = self.history_item_scores(features["history"], cumulative=True)
             if isinstance(item_item, Tensor):

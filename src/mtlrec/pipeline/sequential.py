@@ -113,21 +113,20 @@ def _item_attributes(data: RunData) -> dict[str, tuple[Tensor, int]]:
     }
 
 
-def item_review_content(data: RunData) -> tuple[Tensor, Tensor, Tensor]:
+def item_review_content(data: RunData) -> tuple[Tensor, Tensor]:
     """What the TRAINING reviews say about each item: the sum ``(N_items, D)`` and count
-    ``(N_items,)`` of their LM embeddings, and per example the embedding it put in its
-    item's sum ``(N_examples, D)`` (zero for held-out examples and reviews without text),
-    which its own training target takes back out."""
+    ``(N_items,)`` of their LM embeddings (reviews with text only). A training target's
+    own review is in its item's sum; the loader hands it back (``content_leave_out``) so
+    the model takes it out again."""
     reviews = data.examples.features.get("own_review")
     if reviews is None:
         raise ValueError("item_reviews needs the reviews' LM embeddings (a reviews table)")
-    train = (data.examples.split == 0).unsqueeze(-1).to(reviews.dtype)
-    leave_out = reviews * train
-    items = data.examples.features["item_row"]
+    train = data.examples.split == 0
+    items = data.examples.features["item_row"][train]
     n_items = len(data.entities.item_ids)
-    total = torch.zeros(n_items, reviews.shape[1]).index_add_(0, items, leave_out)
-    count = torch.zeros(n_items).index_add_(0, items, leave_out.ne(0).any(dim=-1).float())
-    return total, count, leave_out
+    total = torch.zeros(n_items, reviews.shape[1]).index_add_(0, items, reviews[train])
+    count = torch.zeros(n_items).index_add_(0, items, reviews[train].ne(0).any(dim=-1).float())
+    return total, count
 
 
 def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
@@ -146,7 +145,7 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         dropout=params.dropout,
         use_ids=params.use_ids,
         item_bias=params.item_bias,
-        review_content=item_review_content(data)[:2] if params.item_reviews else None,
+        review_content=item_review_content(data) if params.item_reviews else None,
         norm=params.item_norm,
     )
     specs = sequential_specs(config, data)
@@ -180,7 +179,9 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         item_counts=torch.bincount(
             data.examples.features["item_row"][data.examples.split == 0],
             minlength=len(entities.item_ids),
-        ),
+        )
+        if params.sampled_negatives
+        else None,
     )
     init_heads_from_priors(heads, data, None)
     return model
@@ -348,7 +349,7 @@ def train_sequential(
         seed=config.seed,
         review_text=seq.review_text,
         stride=params.stride,
-        content_leave_out=item_review_content(data)[2] if params.item_reviews else None,
+        leave_out_own_review=params.item_reviews,
         sampled_softmax=bool(params.sampled_negatives),
     )
     weighting = weighting_for_tasks(

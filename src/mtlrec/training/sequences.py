@@ -60,8 +60,9 @@ class SequenceLoader:
     ``max_len - stride`` earlier items (as at evaluation, where the history is full).
 
     A batch holds ``positions`` ``(P,)`` (the target item rows: what samples/s counts),
-    ``history`` and ``target_item`` ``(B, L)`` and, when given, ``own_review`` and
-    ``content_leave_out`` ``(B, L, D)`` (see :func:`sequence_batch`); labels and masks
+    ``history`` and ``target_item`` ``(B, L)`` and, with ``review_text``, ``own_review``
+    (and with ``leave_out_own_review`` ``content_leave_out``) ``(B, L, D)`` (see
+    :func:`sequence_batch`); labels and masks
     ``(P,)`` of every task in ``labels`` over the target positions, row-major. The
     ``retrieval_task`` label is the target item row.
     """
@@ -77,7 +78,7 @@ class SequenceLoader:
         seed: int = 0,
         review_text: Tensor | None = None,
         stride: int | None = None,
-        content_leave_out: Tensor | None = None,
+        leave_out_own_review: bool = False,
         sampled_softmax: bool = False,
     ) -> None:
         step = max_len if stride is None else stride
@@ -85,7 +86,7 @@ class SequenceLoader:
             raise ValueError(f"stride must be in 1..max_len ({max_len}), got {stride}")
         self.examples, self.max_len, self.batch_size = examples, max_len, batch_size
         self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
-        self.review_text, self.content_leave_out = review_text, content_leave_out
+        self.review_text, self.leave_out_own_review = review_text, leave_out_own_review
         self.sampled_softmax = sampled_softmax
         items = examples.features["item_row"].numpy()
         history, targets = [], []
@@ -132,7 +133,7 @@ class SequenceLoader:
             self.retrieval_task,
             self.tasks,
             self.review_text,
-            self.content_leave_out,
+            self.leave_out_own_review,
             self.sampled_softmax,
         )
 
@@ -144,17 +145,18 @@ def sequence_batch(
     retrieval_task: str,
     tasks: Sequence[str],
     review_text: Tensor | None = None,
-    content_leave_out: Tensor | None = None,
+    leave_out_own_review: bool = False,
     sampled_softmax: bool = False,
 ) -> Batch:
     """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
     indices, -1 where there is no target) after ``history`` tokens ``(B, L)``.
 
     ``review_text`` ``(N_examples, D)`` becomes ``own_review`` ``(B, L, D)`` (what review
-    tasks read); ``content_leave_out`` ``(N_examples, D)`` (each training example's review
-    embedding where it is part of its item's review content, else zero) becomes
-    ``content_leave_out`` ``(B, L, D)``. With ``sampled_softmax`` the retrieval label is
-    0, the target's column in the model's sampled logits."""
+    tasks read); with ``leave_out_own_review`` also ``content_leave_out`` ``(B, L, D)``:
+    the review of each TRAINING target (the ones in their items' review content, see
+    :func:`mtlrec.pipeline.sequential.item_review_content`), zero for held-out targets.
+    With ``sampled_softmax`` the retrieval label is 0, the target's column in the model's
+    sampled logits."""
     where = target_example >= 0
     index = target_example[where]  # (P,)
     item_rows = examples.features["item_row"]
@@ -169,10 +171,11 @@ def sequence_batch(
         reviews = torch.zeros(*history.shape, review_text.shape[1])
         reviews[where] = review_text[index]
         features["own_review"] = reviews
-    if content_leave_out is not None:
-        leave_out = torch.zeros(*history.shape, content_leave_out.shape[1])
-        leave_out[where] = content_leave_out[index]
-        features["content_leave_out"] = leave_out
+        if leave_out_own_review:
+            in_content = (examples.split[index] == 0).unsqueeze(-1).to(reviews.dtype)
+            leave_out = torch.zeros_like(reviews)
+            leave_out[where] = reviews[where] * in_content
+            features["content_leave_out"] = leave_out
     retrieval_label = torch.zeros_like(index) if sampled_softmax else item_rows[index]
     labels: dict[str, Tensor] = {retrieval_task: retrieval_label}
     masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}

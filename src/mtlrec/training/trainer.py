@@ -32,6 +32,7 @@ from mtlrec.weighting import Weighting, WeightingContext, weighted_backward
 
 Precision = Literal["fp32", "bf16", "fp16"]
 Validate = Callable[[TaskModel], dict[str, float]]
+"""Returns flat validation metrics, e.g. ``{"valid/like/auc": 0.78}``."""
 
 
 class BatchSource(Protocol):
@@ -41,9 +42,6 @@ class BatchSource(Protocol):
     def __len__(self) -> int: ...
 
     def batches(self, epoch: int) -> Iterator[Batch]: ...
-
-
-"""Returns flat validation metrics, e.g. ``{"valid/like/auc": 0.78}``."""
 
 
 @dataclass(frozen=True)
