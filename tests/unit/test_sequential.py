@@ -148,6 +148,39 @@ def test_every_training_interaction_is_a_target_once_after_its_own_past(
     assert order_0 != [b.features["positions"].tolist() for b in loader.batches(1)]
 
 
+def test_a_shuffled_history_order_reorders_each_users_training_items_per_epoch() -> None:
+    users = [0] * 9 + [1] * 3 + [0]
+    items = [*range(1, 10), 3, 4, 5, 0]
+    split = [0] * 12 + [2]
+    examples = _examples(users, items, split)
+    train = UserSequences.build(examples, np.arange(len(users)), [0])
+    loader = SequenceLoader(
+        examples, train, 4, 8, "interest", ["rating"], seed=0, stride=2, history_order="shuffled"
+    )
+
+    def epoch(n: int) -> list[tuple[int, tuple[int, ...]]]:
+        out = []
+        for batch in loader.batches(n):
+            labels = iter(batch.labels["rating"].long().tolist())  # example index
+            target, history = batch.features["target_item"], batch.features["history"]
+            for row, pos in zip(*torch.nonzero(target >= 0, as_tuple=True), strict=True):
+                example = next(labels)
+                context = set(history[row, : pos + 1].tolist()) - {PAD, START}
+                # a target's history holds other training items of its own user only
+                own = {items[e] + OFFSET for e in range(12) if users[e] == users[example]}
+                assert context <= own - {items[example] + OFFSET}
+                out.append((example, tuple(sorted(context))))
+        return out
+
+    first, second = epoch(0), epoch(1)
+    assert sorted(e for e, _ in first) == list(range(12))  # each training target once
+    assert sorted(e for e, _ in second) == list(range(12))
+    assert sorted(first) != sorted(second)  # other random subsets precede the targets
+    assert first == epoch(0)  # reproducible per (seed, epoch)
+    with pytest.raises(ValueError, match="history_order"):
+        SequenceLoader(examples, train, 4, 8, "interest", [], history_order="random")
+
+
 def test_held_out_examples_are_ranked_after_the_earlier_splits_only() -> None:
     users, items, split = [0, 0, 0, 0], [3, 4, 5, 6], [0, 0, 1, 2]
     examples = _examples(users, items, split)
@@ -171,6 +204,36 @@ def test_score_items_equals_the_retrieval_logits_of_the_last_position() -> None:
         scores = model.score_items(history)
     torch.testing.assert_close(logits, scores)
     assert scores.shape == (1, N_ITEMS)
+
+
+@pytest.mark.parametrize("item_item", [False, True])
+def test_pair_outputs_give_each_pair_what_full_scoring_gives_it(item_item: bool) -> None:
+    tasks = {"rating": TaskSpec("rating", "regression", 1), "like": TaskSpec("like", "binary", 1)}
+    model = _model(tasks=tasks, item_item=item_item).eval()
+    if model.item_item is not None:
+        torch.nn.init.normal_(model.item_item.weight)
+    history = torch.tensor(
+        [[PAD, START, 1 + OFFSET, 2 + OFFSET], [START, 3 + OFFSET, 4 + OFFSET, 7 + OFFSET]]
+    )
+    users = torch.tensor([1, 0, 1, 0, 1])
+    items = torch.tensor([0, 5, 11, 5, 3])
+    with torch.no_grad():
+        full = model.score_items(history)  # (2, N_ITEMS)
+        pairs = model.pair_outputs(history, users, items)
+        # the heads on the last position's state and the pair's item, as forward gives them
+        target = torch.full((2, 4), -1)
+        target[:, -1] = torch.tensor([5, 3])
+        forward = model({"history": history, "target_item": target})
+    torch.testing.assert_close(pairs["interest"], full[users, items])
+    assert set(pairs) == {"interest", "rating", "like"}
+    torch.testing.assert_close(pairs["rating"][[1, 4]], forward["rating"])
+    torch.testing.assert_close(pairs["like"][[1, 4]], forward["like"])
+
+
+def test_review_tasks_are_not_scored_before_the_interaction() -> None:
+    tasks = {"sentiment": TaskSpec("sentiment", "multiclass", 3)}
+    model = _model(tasks=tasks, inputs={"sentiment": "review"}, review_dim=4)
+    assert model.pair_tasks() == ["interest"]
 
 
 def test_learns_a_next_item_rule_over_the_whole_catalogue() -> None:

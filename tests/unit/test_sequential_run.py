@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from rich.console import Console
 
+from mtlrec.config.fusion import FusionConfig
+from mtlrec.export.write import write_artifact
 from mtlrec.pipeline.experiment import evaluate_saved_run
+from mtlrec.pipeline.fuse import fuse_run, load_fused_run
+from mtlrec.pipeline.recommend import recommend_rows
+from mtlrec.pipeline.sequential import SequentialData, sequential_params, user_score_fn
 from mtlrec.pipeline.trained_run import load_trained_run
 from tiny_run import train_tiny_run
 
@@ -37,8 +44,59 @@ def test_sequential_run_trains_evaluates_and_reloads(tmp_path: Path) -> None:
     assert json.loads((run_dir / "prepared.json").read_text())["manifest_sha256"]
     again = evaluate_saved_run(run_dir, settings, Console(quiet=True))
     assert again["test"]["ranking (all)"] == pytest.approx(test["ranking (all)"])
-    with pytest.raises(ValueError, match="sequential run cannot be fused"):
-        load_trained_run(run_dir, settings, Console(quiet=True))
+
+
+def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
+    run_dir, settings = train_tiny_run(
+        tmp_path,
+        model=SEQUENTIAL,
+        tasks={"interest": {}, "rating": {"loss": "huber"}, "sentiment": {}},
+        training={"epochs": 1, "batch_size": 16},
+        weighting={"name": "static"},
+    )
+    quiet = Console(quiet=True)
+    run = load_trained_run(run_dir, settings, quiet)
+    # without review text the sentiment head reads the pair, so it can score one
+    # (a head that reads the review cannot: test_sequential.py)
+    assert run.ranking_tasks(None) == ["interest", "rating", "sentiment"]
+    with pytest.raises(ValueError, match="no score per"):
+        run.ranking_tasks(["nope"])
+    # the ranking source is the retrieval logit, as evaluation ranks by it; validation
+    # scores read the training history only, test scores train + valid
+    users = run.ranking.pairs["test"].user_rows[:3]
+    n_items = run.ranking.n_items
+    rows, items = np.repeat(users, n_items), np.tile(np.arange(n_items), len(users))
+    scorer = run.head_scorer(["interest"], "test")
+    assert run.model.__class__.__name__ == "SequentialRecommender"
+    params = sequential_params(run.config)
+    seq = SequentialData.of(run.data, params)
+    expected = user_score_fn(run.model, seq.histories[2], params.max_len)(torch.from_numpy(users))
+    np.testing.assert_allclose(
+        scorer(rows, items)["interest"].reshape(len(users), n_items),
+        expected.numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    valid = run.head_scorer(["interest"], "valid")(rows, items)["interest"]
+    assert not np.allclose(valid, scorer(rows, items)["interest"])
+
+    fusion = FusionConfig.model_validate(
+        {
+            "retrievers": {"popularity": {"baseline": "popularity"}},
+            "candidates": 20,
+            "tasks": ["interest", "rating"],
+            "fusion": {"name": "linear", "params": {"grid": 3, "rounds": 1}},
+            "ks": [5],
+        }
+    )
+    payload = fuse_run(run_dir, fusion, settings, quiet)
+    assert {"interest", "rating", "popularity"} <= set(payload["sources"])
+    assert payload["results"]["test"]["all"]["n_users"] == 40
+    rows_out = recommend_rows(load_fused_run(run_dir, settings, quiet), "U0", 5)
+    assert len(rows_out) == 5
+    assert {"interest", "rating"} <= set(rows_out[0]["scores"])
+    with pytest.raises(ValueError, match="cannot be exported or served yet"):
+        write_artifact(run, tmp_path / "artifacts")
 
 
 @pytest.mark.parametrize(

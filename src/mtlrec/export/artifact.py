@@ -63,6 +63,7 @@ from mtlrec.fusion.assemble import FUSION_DIR, cascade_from_parts
 from mtlrec.fusion.cascade import Cascade
 from mtlrec.models.factory import build_model
 from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.scoring import head_scorer, ranking_tasks
 from mtlrec.retrieval.faiss_index import ItemIndex
 
 FORMAT = "mtlrec-artifact"
@@ -204,10 +205,11 @@ def _load_fused(
             if config.rerank.vectors == "categories"
             else item_embeddings
         )
+    tasks = ranking_tasks(model, config.tasks)
     cascade = cascade_from_parts(
         config,
-        model,
-        parts.entities,
+        head_scorer(model, parts.entities, tasks),
+        tasks,
         retrievers,
         Fusion.load(folder / "fusion.json"),
         item_vectors=vectors,

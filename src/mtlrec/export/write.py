@@ -112,6 +112,13 @@ def write_artifact(
     ``name`` defaults to the config's name; ``extras`` may add files (see :data:`Extras`);
     ``created`` (default: now) sets the creation time recorded and used in the version.
     """
+    if not isinstance(run.model, MultiTaskModel):
+        raise ValueError(
+            f"{run.run_dir}: a sequential run cannot be exported or served yet (its "
+            "artifact needs the users' histories); 'mtlrec fuse' and 'mtlrec recommend' "
+            "work on it"
+        )
+    model: MultiTaskModel = run.model
     created = created or datetime.now(UTC)
     bundle_name = _safe_name(name or run.config.name)
     data = run.data
@@ -142,7 +149,7 @@ def write_artifact(
             if run.config.text is not None or fusion is not None
             else None
         )
-        recorded = extras(folder, run.model) if extras is not None else {}
+        recorded = extras(folder, model) if extras is not None else {}
         files = file_table(folder)
         version = artifact_version(files, created)
         manifest = {

@@ -1,21 +1,19 @@
-"""A cascade from its parts: a multi-task model's heads, fitted retrievers, a fitted fusion
-and the re-ranking settings of a fusion config. Needs no dataset, so a loaded artifact
-builds its cascade the same way ``mtlrec fuse`` does."""
+"""A cascade from its parts: a multi-task model's heads (as a :data:`HeadScorer`), fitted
+retrievers, a fitted fusion and the re-ranking settings of a fusion config. Needs no
+dataset, so a loaded artifact builds its cascade the same way ``mtlrec fuse`` does."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from mtlrec.baselines.base import Recommender
 from mtlrec.config.fusion import FusionConfig
-from mtlrec.data.examples import EntityData
+from mtlrec.core.types import HeadScorer
 from mtlrec.fusion.base import Fusion
 from mtlrec.fusion.cascade import Cascade
 from mtlrec.fusion.rerank import MMRReranker
-from mtlrec.models.multitask import MultiTaskModel
-from mtlrec.models.scoring import head_scorer, ranking_tasks
 
 FUSION_DIR = "fusion"
 """The folder of a fitted cascade beside a run (``RUN/fusion/``) and inside an artifact."""
@@ -23,25 +21,25 @@ FUSION_DIR = "fusion"
 
 def cascade_from_parts(
     fusion_config: FusionConfig,
-    model: MultiTaskModel,
-    entities: EntityData,
+    head_scorer: HeadScorer | None,
+    tasks: Sequence[str],
     retrievers: Mapping[str, Recommender],
     fusion: Fusion,
     *,
     item_vectors: np.ndarray | None,
     item_popularity: np.ndarray,
     user_activity: np.ndarray,
-    device: str = "cpu",
 ) -> Cascade:
     """The cascade of ``fusion_config`` from its parts, with no dataset at hand (a loaded
-    artifact): ``item_vectors`` ``(n_items, D)`` for MMR (None without re-ranking),
-    ``item_popularity`` ``(n_items,)`` and ``user_activity`` ``(n_users,)`` training counts."""
-    tasks = ranking_tasks(model, fusion_config.tasks)
+    artifact): ``head_scorer`` gives the model's values of ``tasks`` (already checked
+    against the model) per (user, item) pair; ``item_vectors`` ``(n_items, D)`` for MMR
+    (None without re-ranking), ``item_popularity`` ``(n_items,)`` and ``user_activity``
+    ``(n_users,)`` training counts."""
     rerank = fusion_config.rerank
     return Cascade(
         retrievers,
         fusion,
-        head_scorer=head_scorer(model, entities, tasks, device) if tasks else None,
+        head_scorer=head_scorer if tasks else None,
         tasks=tasks,
         candidates=fusion_config.candidates,
         retriever_scores=fusion_config.retriever_scores,

@@ -60,7 +60,8 @@ class SequentialArchitecture(Architecture):
     ``dim`` item / state width; ``encoder`` ``causal`` (self-attention, SASRec-style) or
     ``pooled`` (running mean); ``max_len`` history positions; ``stride`` between training
     windows (None: ``max_len``; smaller gives every target a longer history at a higher
-    epoch cost); ``layers``, ``heads``,
+    epoch cost); ``history_order`` of the training sequences (``time``; ``shuffled``: a new
+    random order per user every epoch, for random splits); ``layers``, ``heads``,
     ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
     the item vector; ``item_bias`` a learned retrieval-score offset per train item;
     ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
@@ -76,6 +77,7 @@ class SequentialArchitecture(Architecture):
     encoder: Literal["causal", "pooled"] = "causal"
     max_len: int = 50
     stride: int | None = None
+    history_order: Literal["time", "shuffled"] = "time"
     layers: int = 2
     heads: int = 2
     dropout: float = 0.2

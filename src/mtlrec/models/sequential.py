@@ -422,6 +422,35 @@ class SequentialRecommender(TaskModel):
             out[task] = head(rep, head_features)
         return out
 
+    def pair_tasks(self) -> list[str]:
+        """Tasks that give a value for any (user, item) pair from the user's history alone:
+        the retrieval task and every head that reads no review (a review exists only once
+        the interaction happened)."""
+        return [self.retrieval_task, *(t for t in self.heads if self.task_inputs[t] != "review")]
+
+    def pair_outputs(self, history: Tensor, users: Tensor, item_rows: Tensor) -> Predictions:
+        """Outputs for ``P`` (user, item) pairs after each user's history: ``history``
+        ``(U, L)`` tokens of ``U`` distinct users, ``users`` ``(P,)`` an index into them,
+        ``item_rows`` ``(P,)``. The retrieval task gives the logit ``(P,)`` that
+        :meth:`score_items` gives the pair; each task of :meth:`pair_tasks` its head output
+        ``(P,)`` or ``(P, C)``."""
+        items = self.items()  # (N, dim)
+        states = self.states(history, items)[:, -1]  # (U, dim)
+        state, item = states[users], items[item_rows]  # (P, dim) each
+        logits = self.target_logits(state, item, item_rows)
+        item_item = self.history_item_scores(history, cumulative=False)  # (U, N) or 0
+        if isinstance(item_item, Tensor):
+            logits = logits + item_item[users, item_rows]
+        out: Predictions = {self.retrieval_task: logits}
+        head_features = {"item_row": item_rows}
+        if self.item_tokens.numel():
+            head_features["item_tokens"] = self.item_tokens[item_rows]  # (P, L_tok)
+        for task in self.pair_tasks()[1:]:
+            kind = self.task_inputs[task]
+            rep = torch.cat([state, item, state * item], dim=-1) if kind == "pair" else item
+            out[task] = self.heads[task](rep, head_features)
+        return out
+
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         """What every task reaches: the item encoder, the start token, the history encoder."""
         yield from (p for p in self.items.parameters() if p.requires_grad)

@@ -14,12 +14,10 @@ from rich.console import Console
 
 from mtlrec.baselines.base import Recommender, make_baseline
 from mtlrec.config.fusion import FusionConfig
-from mtlrec.core.types import HeadScorer
 from mtlrec.evaluation.protocol import RankingData, evaluate_ranking
 from mtlrec.fusion.assemble import cascade_from_parts
 from mtlrec.fusion.base import Fusion
 from mtlrec.fusion.cascade import Cascade
-from mtlrec.models.scoring import head_scorer
 from mtlrec.pipeline.trained_run import TrainedRun, item_features_for, rerank_vectors
 
 
@@ -39,16 +37,12 @@ def fit_retrievers(
     return retrievers
 
 
-def model_head_scorer(run: TrainedRun, tasks: Sequence[str]) -> HeadScorer:
-    """The run's multi-task heads as a :data:`HeadScorer` over (user row, item row) pairs."""
-    return head_scorer(run.model, run.data.entities, tasks, run.config.training.device)
-
-
 def full_head_scores(
-    run: TrainedRun, tasks: Sequence[str], users: np.ndarray, chunk: int = 64
+    run: TrainedRun, tasks: Sequence[str], users: np.ndarray, chunk: int = 64, split: str = "test"
 ) -> dict[str, np.ndarray]:
-    """Every task's head value for ``users`` ``(b,)`` over ALL items: ``(b, n_items)`` each."""
-    scorer = model_head_scorer(run, tasks)
+    """Every task's head value for ``users`` ``(b,)`` over ALL items: ``(b, n_items)`` each
+    (the sequential model reads the histories known before ``split``)."""
+    scorer = run.head_scorer(tasks, split)
     n_items = run.ranking.n_items
     out = {t: np.empty((len(users), n_items), dtype=np.float32) for t in tasks}
     for start in range(0, len(users), chunk):
@@ -64,18 +58,21 @@ def build_cascade(
     run: TrainedRun,
     retrievers: dict[str, Recommender],
     fusion: Fusion,
+    split: str = "test",
 ) -> Cascade:
-    """The cascade of ``fusion_config`` over the run's model and fitted ``retrievers``."""
+    """The cascade of ``fusion_config`` over the run's model and fitted ``retrievers``,
+    scoring users as known before ``split`` (``valid`` to fit the fusion; ``test`` to
+    evaluate and to recommend: see :meth:`TrainedRun.head_scorer`)."""
+    tasks = run.ranking_tasks(fusion_config.tasks)
     return cascade_from_parts(
         fusion_config,
-        run.model,
-        run.data.entities,
+        run.head_scorer(tasks, split),
+        tasks,
         retrievers,
         fusion,
         item_vectors=rerank_vectors(fusion_config, run),
         item_popularity=run.ranking.item_popularity,
         user_activity=run.ranking.user_activity,
-        device=run.config.training.device,
     )
 
 

@@ -46,11 +46,19 @@ def fuse_run(
     run = load_trained_run(run_dir, settings, console)
     retrievers = fit_retrievers(fusion_config, run, console)
     fusion = make_fusion(fusion_config.fusion.name, **fusion_config.fusion.params)
-    cascade = fit_cascade(build_cascade(fusion_config, run, retrievers, fusion), run.ranking)
+    # fitted on validation with the users as known before it; the same fitted fusion
+    # then ranks each split with the users as known before that split
+    fit_cascade(build_cascade(fusion_config, run, retrievers, fusion, "valid"), run.ranking)
     fitted_s = time.perf_counter() - start
     vectors = run.item_embeddings()
     results = {
-        split: evaluate_cascade(cascade, run.ranking, split, fusion_config.ks, vectors)
+        split: evaluate_cascade(
+            build_cascade(fusion_config, run, retrievers, fusion, split),
+            run.ranking,
+            split,
+            fusion_config.ks,
+            vectors,
+        )
         for split in ("valid", "test")
     }
     out = run_dir / FUSION_DIR

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import Batch, ScoreFn, TaskSpec
+from mtlrec.core.types import Batch, HeadScorer, ScoreFn, TaskSpec
 from mtlrec.data.examples import SPLITS
 from mtlrec.evaluation.accumulators import MultiTaskMetrics
 from mtlrec.evaluation.model_metrics import flatten
@@ -32,6 +32,7 @@ from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_da
 from mtlrec.models.architectures import Architecture, SequentialArchitecture
 from mtlrec.models.heads import HEADS, Head
 from mtlrec.models.multitask import TaskModel
+from mtlrec.models.scoring import SCORABLE_KINDS, head_value
 from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
 from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
@@ -260,6 +261,66 @@ def user_score_fn(
     return score
 
 
+def sequential_ranking_tasks(
+    model: SequentialRecommender, tasks: Sequence[str] | None
+) -> list[str]:
+    """The tasks used as fusion sources: ``tasks`` (checked) or every task of
+    :meth:`SequentialRecommender.pair_tasks` with one number per pair."""
+    allowed = [
+        t
+        for t in model.pair_tasks()
+        if t == model.retrieval_task
+        or (model.specs[t].kind in SCORABLE_KINDS and model.specs[t].level == "interaction")
+    ]
+    if tasks is None:
+        return allowed
+    bad = [t for t in tasks if t not in allowed]
+    if bad:
+        raise ValueError(
+            f"tasks {bad} give no score per (user, item) pair before the interaction; "
+            f"the sequential model's are {allowed}"
+        )
+    return list(tasks)
+
+
+def sequential_head_scorer(
+    model: SequentialRecommender,
+    histories: Mapping[int, np.ndarray],
+    max_len: int,
+    tasks: Sequence[str],
+    batch_pairs: int = 65536,
+) -> HeadScorer:
+    """The model as a :data:`HeadScorer` over (user row, item row) pairs: each user is
+    encoded from ``histories`` (item rows, oldest first: what is known about the user at
+    the split scored); the retrieval task's value is its logit (what ranking sorts by),
+    every other task's the :func:`head_value` of its head."""
+    empty = np.zeros(0, dtype=np.int64)
+
+    @torch.inference_mode()
+    def score(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        model.eval()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = {t: np.empty(len(users), dtype=np.float32) for t in tasks}
+        for start in range(0, len(users), batch_pairs):
+            part = slice(start, start + batch_pairs)
+            distinct, index = np.unique(users[part], return_inverse=True)
+            tokens = np.stack(
+                [history_tokens(histories.get(int(u), empty), max_len) for u in distinct]
+            )
+            outputs = model.pair_outputs(
+                torch.from_numpy(tokens), torch.from_numpy(index), torch.from_numpy(items[part])
+            )
+            for task in tasks:
+                value = outputs[task].float()
+                if task != model.retrieval_task:
+                    value = head_value(model.specs[task], value)
+                out[task][part] = value.numpy()
+        return out
+
+    return score
+
+
 def evaluate_sequential(
     config: ExperimentConfig,
     data: RunData,
@@ -351,6 +412,7 @@ def train_sequential(
         stride=params.stride,
         leave_out_own_review=params.item_reviews,
         sampled_softmax=bool(params.sampled_negatives),
+        history_order=params.history_order,
     )
     weighting = weighting_for_tasks(
         config.weighting.name,

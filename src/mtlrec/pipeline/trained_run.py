@@ -1,8 +1,15 @@
 """A ``mtlrec train`` run loaded back for the pipeline: its config, data (same split),
-model and ranking data, and the item side information retrievers and re-ranking read."""
+model and ranking data, and the item side information retrievers and re-ranking read.
+
+Both architectures load: the pointwise multi-task model scores a (user, item) pair from
+the user's id and profile; the sequential model from what is known of the user's history
+at the split being scored (training interactions for validation, train + valid for test
+and for recommending), so the fusion fitted on validation never sees a validation item
+in the history it scores."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +21,15 @@ from rich.console import Console
 from mtlrec.baselines.base import Recommender
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.fusion import FusionConfig
+from mtlrec.core.types import HeadScorer
+from mtlrec.data.examples import SPLITS
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation.protocol import RankingData, ranking_data
 from mtlrec.fusion.rerank import category_vectors
 from mtlrec.models.architectures import Architecture
-from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.multitask import MultiTaskModel, TaskModel
+from mtlrec.models.scoring import head_scorer, ranking_tasks
+from mtlrec.models.sequential import SequentialRecommender
 from mtlrec.pipeline.experiment import build_run_model, check_prepared_record, load_config_file
 from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
 from mtlrec.pipeline.run_data import RunData, load_run_data
@@ -31,10 +42,39 @@ class TrainedRun:
     run_dir: Path
     config: ExperimentConfig
     data: RunData
-    model: MultiTaskModel
+    model: TaskModel
     ranking: RankingData
     settings: FetchSettings
     _embeddings: np.ndarray | None = None
+    _histories: dict[int, dict[int, np.ndarray]] | None = None
+
+    def ranking_tasks(self, tasks: Sequence[str] | None) -> list[str]:
+        """The model's tasks used as fusion sources: ``tasks`` (checked) or all that give
+        one number per (user, item) pair."""
+        if isinstance(self.model, SequentialRecommender):
+            from mtlrec.pipeline.sequential import sequential_ranking_tasks
+
+            return sequential_ranking_tasks(self.model, tasks)
+        assert isinstance(self.model, MultiTaskModel)
+        return ranking_tasks(self.model, tasks)
+
+    def head_scorer(self, tasks: Sequence[str], split: str = "test") -> HeadScorer:
+        """The model's values of ``tasks`` per (user row, item row) pair, as known before
+        ``split`` (``test``: everything train and valid showed, as when recommending)."""
+        if isinstance(self.model, SequentialRecommender):
+            from mtlrec.pipeline.sequential import (
+                SequentialData,
+                sequential_head_scorer,
+                sequential_params,
+            )
+
+            params = sequential_params(self.config)
+            if self._histories is None:
+                self._histories = SequentialData.of(self.data, params).histories
+            histories = self._histories[SPLITS.index(split)]
+            return sequential_head_scorer(self.model, histories, params.max_len, tasks)
+        assert isinstance(self.model, MultiTaskModel)
+        return head_scorer(self.model, self.data.entities, tasks, self.config.training.device)
 
     def item_texts(self) -> list[str]:
         """One content text per item row (see :mod:`mtlrec.pipeline.item_content`)."""
@@ -52,14 +92,15 @@ def load_trained_run(run_dir: Path, settings: FetchSettings, console: Console) -
     if not (run_dir / "model.pt").is_file():
         raise FileNotFoundError(f"{run_dir}: no model.pt; is this a 'mtlrec train' run?")
     config = load_config_file(run_dir)
-    if Architecture.of(config).sequential:
-        raise ValueError(
-            f"{run_dir}: a sequential run cannot be fused, exported or served yet; "
-            "'mtlrec evaluate' evaluates it"
-        )
     data = load_run_data(config, settings, console)
     check_prepared_record(data, run_dir, console)
-    model = build_run_model(config, data)
+    model: TaskModel
+    if Architecture.of(config).sequential:
+        from mtlrec.pipeline.sequential import build_sequential_model
+
+        model = build_sequential_model(config, data)
+    else:
+        model = build_run_model(config, data)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
     return trained_run(run_dir, config, data, model, settings)
 
@@ -68,7 +109,7 @@ def trained_run(
     run_dir: Path,
     config: ExperimentConfig,
     data: RunData,
-    model: MultiTaskModel,
+    model: TaskModel,
     settings: FetchSettings,
 ) -> TrainedRun:
     """A :class:`TrainedRun` from parts already in memory (a model just trained)."""

@@ -58,6 +58,9 @@ class SequenceLoader:
     targets (all of the user's first window), so every training interaction is a target
     once per epoch, and with ``stride < max_len`` each one after at least
     ``max_len - stride`` earlier items (as at evaluation, where the history is full).
+    ``history_order="shuffled"`` puts each user's training items in a new random order
+    every epoch (for random splits, where held-out items are not the latest: each
+    position then predicts a random other item of the user from a random subset).
 
     A batch holds ``positions`` ``(P,)`` (the target item rows: what samples/s counts),
     ``history`` and ``target_item`` ``(B, L)`` and, with ``review_text``, ``own_review``
@@ -80,6 +83,7 @@ class SequenceLoader:
         stride: int | None = None,
         leave_out_own_review: bool = False,
         sampled_softmax: bool = False,
+        history_order: str = "time",
     ) -> None:
         step = max_len if stride is None else stride
         if not 0 < step <= max_len:
@@ -88,9 +92,18 @@ class SequenceLoader:
         self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
         self.review_text, self.leave_out_own_review = review_text, leave_out_own_review
         self.sampled_softmax = sampled_softmax
-        items = examples.features["item_row"].numpy()
+        if history_order not in ("time", "shuffled"):
+            raise ValueError(f"history_order must be 'time' or 'shuffled', got {history_order!r}")
+        self.history_order, self.step = history_order, step
+        self.sequences = [rows for rows in sequences.examples.values()]
+        self.history, self.target_example = self._windows(self.sequences)
+
+    def _windows(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+        """History tokens and target example indices ``(W, max_len)`` of every window."""
+        items = self.examples.features["item_row"].numpy()
+        max_len, step = self.max_len, self.step
         history, targets = [], []
-        for rows in sequences.examples.values():
+        for rows in sequences:
             tokens = np.r_[START, items[rows[:-1]] + OFFSET]
             end = len(rows)
             while end > 0:
@@ -105,8 +118,9 @@ class SequenceLoader:
                 history.append(window)
                 targets.append(target)
                 end = 0 if begin == 0 else end - step
-        self.history = torch.from_numpy(np.stack(history)) if history else torch.zeros(0, 0)
-        self.target_example = torch.from_numpy(np.stack(targets)) if targets else torch.zeros(0, 0)
+        if not history:
+            return torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0, dtype=torch.long)
+        return torch.from_numpy(np.stack(history)), torch.from_numpy(np.stack(targets))
 
     def __len__(self) -> int:
         return -(-len(self.history) // self.batch_size)
@@ -119,10 +133,14 @@ class SequenceLoader:
     def batches(self, epoch: int) -> Iterator[Batch]:
         """The epoch's batches; their order depends on ``(seed, epoch)`` only."""
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.history), generator=generator)
+        history, target_example = self.history, self.target_example
+        if self.history_order == "shuffled":  # each user's items in a new random order
+            rng = np.random.default_rng(self.seed * 100_003 + epoch)
+            history, target_example = self._windows([rng.permutation(r) for r in self.sequences])
+        order = torch.randperm(len(history), generator=generator)
         for start in range(0, len(order), self.batch_size):
             pick = order[start : start + self.batch_size]
-            yield self.batch(self.history[pick], self.target_example[pick])
+            yield self.batch(history[pick], target_example[pick])
 
     def batch(self, history: Tensor, target_example: Tensor) -> Batch:
         """A batch from history tokens and target example indices ``(B, L)`` (-1: none)."""

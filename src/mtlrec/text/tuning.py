@@ -1,0 +1,168 @@
+"""Fine-tuning the language model on a text classification task (stage one of staged
+training): the LM's top layers (or LoRA adapters) and a linear classifier learn, e.g.,
+review sentiment from the TRAINING texts; the epoch is chosen on validation macro-F1; the
+tuned LM then encodes texts for the multi-task model (stage two), which reads them as
+cached embeddings.
+
+::
+
+    settings = TuningSettings(mode="top_k", top_k=2, epochs=3)
+    result = tune_classifier(encoder, train_texts, train_labels, valid_texts, valid_labels,
+                             n_classes=3, settings=settings)
+    vectors = encoder.encode(texts)  # the encoder now holds the best epoch's weights
+
+Costs on a CPU: each step runs the whole LM forward (the frozen layers without a graph)
+and the backward of the trainable layers only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from rich.progress import track
+from sklearn.metrics import f1_score
+from torch import Tensor, nn
+
+from mtlrec.text.encoder import TextEncoder
+from mtlrec.text.finetune import configure_finetuning
+
+
+class TuningSettings(BaseModel):
+    """How the LM is fine-tuned on a classification task.
+
+    ``mode``: ``top_k`` (the last ``top_k`` transformer layers train) or ``lora`` (rank
+    ``lora_r`` adapters); ``lr`` for the LM's trainable weights, ``head_lr`` for the
+    classifier; ``max_length`` tokens per text; class-weighted cross-entropy
+    (``balanced``: weights ``n / (C * count_c)`` on the training labels)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["top_k", "lora"] = "top_k"
+    top_k: int = Field(2, ge=1)
+    lora_r: int = Field(8, ge=1)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    head_lr: float = Field(1e-3, gt=0)
+    max_length: int = Field(128, ge=8)
+    balanced: bool = True
+    seed: int = 0
+
+    def fingerprint(self) -> str:
+        """A stable name of these settings (part of a tuned embedding cache key)."""
+        return "-".join(f"{k}{v}" for k, v in sorted(self.model_dump().items()))
+
+
+@dataclass
+class TuningResult:
+    """What tuning measured: validation macro-F1 per epoch, the chosen epoch, seconds."""
+
+    valid_macro_f1: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+    steps: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON of the result."""
+        return {
+            "valid_macro_f1": [round(v, 4) for v in self.valid_macro_f1],
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 1),
+            "steps": self.steps,
+        }
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> Tensor:
+    """``(C,)`` balanced weights ``n / (C * count_c)`` (a missing class counts as one)."""
+    counts = np.maximum(np.bincount(labels, minlength=n_classes), 1).astype(np.float64)
+    return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
+
+
+def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+@torch.inference_mode()
+def predict_classes(
+    encoder: TextEncoder, classifier: nn.Module, texts: Sequence[str], batch_size: int = 64
+) -> np.ndarray:
+    """``(N,)`` predicted class of every text (eval mode, no gradients)."""
+    encoder.eval()
+    classifier.eval()
+    vectors = torch.from_numpy(encoder.encode(texts, batch_size=batch_size))
+    return np.asarray(classifier(vectors).argmax(dim=-1).numpy())
+
+
+def tune_classifier(
+    encoder: TextEncoder,
+    train_texts: Sequence[str],
+    train_labels: np.ndarray,
+    valid_texts: Sequence[str],
+    valid_labels: np.ndarray,
+    n_classes: int,
+    settings: TuningSettings,
+    progress: bool = False,
+) -> tuple[nn.Module, TuningResult]:
+    """Fine-tune ``encoder`` (in place) with a linear classifier on ``train_texts``
+    (labels ``(N,)`` in ``0..n_classes-1``); after every epoch the validation macro-F1 is
+    measured and the best epoch's LM and classifier weights are kept (validation data
+    only choose, never train). Returns the classifier and the result."""
+    if len(train_texts) != len(train_labels) or len(valid_texts) != len(valid_labels):
+        raise ValueError("texts and labels must have the same length")
+    if len(train_texts) == 0 or len(valid_texts) == 0:
+        raise ValueError("tuning needs training and validation texts")
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    encoder.max_length = settings.max_length
+    configure_finetuning(encoder, settings.mode, top_k=settings.top_k, lora_r=settings.lora_r)
+    classifier = nn.Linear(encoder.dim, n_classes)
+    trainable = [p for p in encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": trainable, "lr": settings.lr},
+            {"params": classifier.parameters(), "lr": settings.head_lr},
+        ],
+        weight_decay=0.01,
+    )
+    weights = class_weights(train_labels, n_classes) if settings.balanced else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    labels = torch.as_tensor(train_labels, dtype=torch.long)
+    result = TuningResult()
+    best: tuple[float, dict[str, Tensor], dict[str, Tensor]] | None = None
+    start = time.perf_counter()
+    for epoch in range(settings.epochs):
+        encoder.train()
+        classifier.train()
+        batches = _batches(rng.permutation(len(train_texts)), settings.batch_size)
+        for rows in track(batches, description=f"tuning epoch {epoch}", disable=not progress):
+            tokens = encoder.tokenize([train_texts[i] for i in rows])
+            logits = classifier(encoder(tokens["input_ids"], tokens["attention_mask"]))
+            loss = loss_fn(logits, labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            result.steps += 1
+        predicted = predict_classes(encoder, classifier, valid_texts)
+        score = float(f1_score(valid_labels, predicted, average="macro"))
+        result.valid_macro_f1.append(score)
+        if best is None or score > best[0]:
+            result.best_epoch = epoch
+            best = (
+                score,
+                copy.deepcopy(encoder.state_dict()),
+                copy.deepcopy(classifier.state_dict()),
+            )
+    assert best is not None
+    encoder.load_state_dict(best[1])
+    classifier.load_state_dict(best[2])
+    encoder.eval()
+    classifier.eval()
+    result.seconds = time.perf_counter() - start
+    return classifier, result
