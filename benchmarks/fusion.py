@@ -45,6 +45,7 @@ from mtlrec.evaluation.protocol import evaluate_ranking, rows_score_fn
 from mtlrec.fusion import FusionInput, make_fusion, out_of_fold_ndcg
 from mtlrec.fusion.rerank import MMRReranker
 from mtlrec.models.scoring import ranking_tasks
+from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.cascade import (
     build_cascade,
     evaluate_cascade,
@@ -54,7 +55,7 @@ from mtlrec.pipeline.cascade import (
 )
 from mtlrec.pipeline.experiment import train_model
 from mtlrec.pipeline.run_data import RunData, load_run_data
-from mtlrec.pipeline.sequential import sequential_params, train_sequential, user_score_fn
+from mtlrec.pipeline.sequential import train_sequential, user_score_fn
 from mtlrec.pipeline.trained_run import TrainedRun, item_features_for, trained_run
 
 ROOT = Path(__file__).resolve().parents[1]

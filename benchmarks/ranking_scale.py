@@ -357,11 +357,11 @@ def _train(model: str, config: Any, data: Any, run_dir: Path) -> float:
 
 def _evaluate_sequential(config: Any, data: Any, state: dict[str, Any]) -> dict[str, Any]:
     from mtlrec.evaluation.protocol import evaluate_ranking
+    from mtlrec.models.sequential_factory import sequential_params
     from mtlrec.pipeline.sequential import (
         SequentialData,
         build_sequential_model,
         evaluate_sequential,
-        sequential_params,
         user_score_fn,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,25 @@ def test_peers_list_every_command_of_a_commands_list() -> None:
     payload = {"benchmark": "b", "commands": ["python a.py", "python b.py"], "tables": []}
     notes = [b.text for b in peer_blocks("peers_census", payload) if isinstance(b, Note)]
     assert notes == ["Command: python a.py", "Command: python b.py"]
+
+
+def test_a_task_benchmark_is_drawn_in_the_multi_task_section(tmp_path: Path) -> None:
+    folder = write_fake_bench(tmp_path / "bench")
+    payload = {
+        "benchmark": "sentiment",
+        "command": "python benchmarks/sentiment.py --seeds 0",
+        "tables": [
+            {
+                "title": "review sentiment, test macro-F1",
+                "columns": ["model", "macro-F1"],
+                "rows": [["TF-IDF + LR", 0.56], ["mtlrec", 0.62]],
+                "notes": ["same split"],
+            }
+        ],
+        "summary": {"ratio": 1.107, "met": True},
+    }
+    (folder / "sentiment_toy.json").write_text(json.dumps(payload))
+    bench = load_bench(folder)
+    assert list(bench.tasks) == ["sentiment_toy"]
+    tables = _tables(compare_section([], bench).blocks)
+    assert tables["review sentiment, test macro-F1"].rows[1] == ["mtlrec", 0.62]

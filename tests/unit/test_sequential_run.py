@@ -11,12 +11,17 @@ import torch
 from rich.console import Console
 
 from mtlrec.config.fusion import FusionConfig
+from mtlrec.export.artifact import load_artifact
+from mtlrec.export.run import ExportOptions, export_trained
 from mtlrec.export.write import write_artifact
+from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.experiment import evaluate_saved_run
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run
 from mtlrec.pipeline.recommend import recommend_rows
-from mtlrec.pipeline.sequential import SequentialData, sequential_params, user_score_fn
+from mtlrec.pipeline.sequential import SequentialData, user_score_fn
 from mtlrec.pipeline.trained_run import load_trained_run
+from mtlrec.serving.engine import ServingModel
+from mtlrec.serving.schemas import RecommendRequest
 from tiny_run import train_tiny_run
 
 SEQUENTIAL = {
@@ -95,8 +100,6 @@ def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
     rows_out = recommend_rows(load_fused_run(run_dir, settings, quiet), "U0", 5)
     assert len(rows_out) == 5
     assert {"interest", "rating"} <= set(rows_out[0]["scores"])
-    with pytest.raises(ValueError, match="cannot be exported or served yet"):
-        write_artifact(run, tmp_path / "artifacts")
 
 
 @pytest.mark.parametrize(
@@ -124,3 +127,73 @@ def test_sequential_run_with_review_content_or_sampled_softmax(
     assert test["ranking (all)"]["n_users"] == 40
     assert 0.0 <= test["ranking (all)"]["ndcg@5"] <= 1.0
     assert test["rating"]["n"] > 0
+
+
+def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
+    tmp_path: Path,
+) -> None:
+    run_dir, settings = train_tiny_run(
+        tmp_path,
+        model=SEQUENTIAL,
+        tasks={"interest": {}, "rating": {"loss": "huber"}},
+        training={"epochs": 1, "batch_size": 16},
+        weighting={"name": "static"},
+    )
+    quiet = Console(quiet=True)
+    run = load_trained_run(run_dir, settings, quiet)
+    with pytest.raises(ValueError, match="pointwise multi-task"):
+        export_trained(run, tmp_path / "artifacts", ExportOptions(onnx=True), quiet)
+    path = write_artifact(run, tmp_path / "artifacts", name="tiny-seq")
+    artifact = load_artifact(path)
+    assert artifact.sequential and artifact.manifest["model"]["architecture"] == "sequential"
+    # the bundle holds each user's history in time order, as the run ranks test users
+    histories = run.histories("test")
+    assert artifact.histories is not None and set(artifact.histories) == set(histories)
+    for user, items in histories.items():
+        np.testing.assert_array_equal(artifact.histories[user], items)
+
+    served = ServingModel(artifact)
+    assert served.tasks == ["interest", "rating"] and served.ranking_task == "interest"
+    user = artifact.parts.entities.user_ids[3]
+    response = served.recommend(RecommendRequest(user_id=user, k=5))
+    assert response.strategy == "model" and len(response.items) == 5
+    # the same order as the run's own full-ranking scores, seen items excluded
+    scores = user_score_fn(run.model, histories, SEQUENTIAL["params"]["max_len"])(  # type: ignore[index]
+        torch.tensor([3])
+    )[0].numpy()
+    seen = run.ranking.excluded("test", np.array([3]))[0]
+    expected = [
+        run.data.entities.item_ids[i] for i in np.argsort(-np.where(seen, -np.inf, scores))[:5]
+    ]
+    assert [item.item_id for item in response.items] == expected
+    # a stranger's ad-hoc history is ranked by the model too, not by the cold-start rule
+    history = [artifact.parts.entities.item_ids[i] for i in histories[3][:3]]
+    stranger = served.recommend(RecommendRequest(history=history, k=5))
+    assert stranger.strategy == "model" and not stranger.known_user
+    assert not {item.item_id for item in stranger.items} & set(history)
+    assert {"interest", "rating"} <= set(stranger.items[0].scores)
+
+    fuse_run(
+        run_dir,
+        FusionConfig.model_validate(
+            {
+                "retrievers": {"popularity": {"baseline": "popularity"}},
+                "candidates": 20,
+                "fusion": {"name": "linear", "params": {"grid": 3, "rounds": 1}},
+                "ks": [5],
+            }
+        ),
+        settings,
+        quiet,
+    )
+    fused = ServingModel(
+        load_artifact(
+            write_artifact(
+                load_fused_run(run_dir, settings, quiet).run,
+                tmp_path / "artifacts",
+                name="tiny-seq-fused",
+            )
+        )
+    )
+    answer = fused.recommend(RecommendRequest(user_id=user, k=5))
+    assert answer.strategy == "fused" and len(answer.items) == 5

@@ -6,10 +6,12 @@ pipeline (the service loads an artifact from its files alone);
 folder when present) into ``<out>/<name>-<version>/``:
 
 - ``config.yaml``            the resolved experiment config;
-- ``weights.safetensors``    the :class:`MultiTaskModel` state dict (parameters and persistent
-  buffers, the entity tables among them);
+- ``weights.safetensors``    the model's state dict (:class:`MultiTaskModel` or the sequential
+  recommender: parameters and persistent buffers, the entity tables among them);
 - ``entities.safetensors``, ``model.json``, ``vocabularies.json``, ``interactions.npz``
   everything the model and the ranking data are rebuilt from (:mod:`mtlrec.export.parts`);
+- ``sequential.safetensors`` (the sequential model only) each known user's history and the
+  training reviews' content per item (:mod:`mtlrec.export.sequential`);
 - ``features.json``          the prepared dataset's train-fitted vocabularies and scalers;
 - ``results.json``           the run's metrics (``mtlrec train``);
 - ``item_embeddings.npy``    LM item embeddings ``(n_items, D)`` (the vectors the cascade's
@@ -37,6 +39,7 @@ before reading anything, and refuses a damaged bundle with an :class:`ArtifactEr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ import yaml
 from mtlrec import __version__
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.config.fusion import FusionConfig
-from mtlrec.core.types import TaskSpec
+from mtlrec.core.types import HeadScorer, TaskSpec
 from mtlrec.data.examples import EntityData
 from mtlrec.data.features import FeatureSpace
 from mtlrec.evaluation.protocol import RankingData, ranking_data
@@ -59,11 +62,19 @@ from mtlrec.export.parts import (
     load_interactions,
     load_parts,
 )
+from mtlrec.export.sequential import SEQUENTIAL_FILE, load_sequential
 from mtlrec.fusion.assemble import FUSION_DIR, cascade_from_parts
 from mtlrec.fusion.cascade import Cascade
+from mtlrec.models.architectures import Architecture
 from mtlrec.models.factory import build_model
-from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.multitask import MultiTaskModel, TaskModel
 from mtlrec.models.scoring import head_scorer, ranking_tasks
+from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.sequential_factory import (
+    sequential_head_scorer,
+    sequential_params,
+    sequential_ranking_tasks,
+)
 from mtlrec.retrieval.faiss_index import ItemIndex
 
 FORMAT = "mtlrec-artifact"
@@ -105,7 +116,7 @@ class Artifact:
     path: Path
     manifest: dict[str, Any]
     config: ExperimentConfig
-    model: MultiTaskModel
+    model: TaskModel
     parts: ModelParts
     features: FeatureSpace | None
     ranking: RankingData | None
@@ -113,6 +124,29 @@ class Artifact:
     item_index: ItemIndex | None
     fused: FusedPipeline | None
     metrics: dict[str, Any] = field(default_factory=dict)
+    histories: dict[int, np.ndarray] | None = None
+    """The sequential model's known users' histories (item rows, oldest first); None for
+    the pointwise model."""
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the bundle holds the sequential model (users scored from histories)."""
+        return isinstance(self.model, SequentialRecommender)
+
+    def head_scorer(self, tasks: Sequence[str]) -> HeadScorer:
+        """The model's values of ``tasks`` per (known user row, item row) pair."""
+        if isinstance(self.model, SequentialRecommender):
+            max_len = sequential_params(self.config).max_len
+            return sequential_head_scorer(self.model, self.histories or {}, max_len, tasks)
+        assert isinstance(self.model, MultiTaskModel)
+        return head_scorer(self.model, self.parts.entities, tasks)
+
+    def ranking_tasks(self, tasks: Sequence[str] | None) -> list[str]:
+        """The model's tasks that score a (user, item) pair: ``tasks`` checked, or all."""
+        if isinstance(self.model, SequentialRecommender):
+            return sequential_ranking_tasks(self.model, tasks)
+        assert isinstance(self.model, MultiTaskModel)
+        return ranking_tasks(self.model, tasks)
 
     @property
     def entities(self) -> EntityData:
@@ -183,8 +217,7 @@ def model_from_parts(config: ExperimentConfig, parts: ModelParts) -> MultiTaskMo
 
 def _load_fused(
     path: Path,
-    model: MultiTaskModel,
-    parts: ModelParts,
+    scorer_for: Callable[[Sequence[str] | None], tuple[HeadScorer, list[str]]],
     ranking: RankingData | None,
     item_embeddings: np.ndarray | None,
 ) -> FusedPipeline:
@@ -205,10 +238,10 @@ def _load_fused(
             if config.rerank.vectors == "categories"
             else item_embeddings
         )
-    tasks = ranking_tasks(model, config.tasks)
+    scorer, tasks = scorer_for(config.tasks)
     cascade = cascade_from_parts(
         config,
-        head_scorer(model, parts.entities, tasks),
+        scorer,
         tasks,
         retrievers,
         Fusion.load(folder / "fusion.json"),
@@ -229,7 +262,14 @@ def load_artifact(path: Path) -> Artifact:
     manifest = read_manifest(path)
     config = ExperimentConfig.model_validate(yaml.safe_load((path / CONFIG).read_text("utf-8")))
     parts = load_parts(path)
-    model = model_from_parts(config, parts)
+    model: TaskModel
+    histories = None
+    if Architecture.of(config).sequential:
+        if not (path / SEQUENTIAL_FILE).is_file():
+            raise ArtifactError(f"{path}: a sequential model's bundle needs {SEQUENTIAL_FILE}")
+        model, histories = load_sequential(path, config, parts)
+    else:
+        model = model_from_parts(config, parts)
     model.load_state_dict(load_file(path / WEIGHTS))
     model.eval()
     ranking = None
@@ -240,12 +280,7 @@ def load_artifact(path: Path) -> Artifact:
     if (path / ITEM_EMBEDDINGS).is_file():
         embeddings = np.load(path / ITEM_EMBEDDINGS, allow_pickle=False)
         index = ItemIndex.from_bytes(np.fromfile(path / ITEM_INDEX, dtype=np.uint8), kind="flat")
-    fused = (
-        _load_fused(path, model, parts, ranking, embeddings)
-        if (path / FUSION_DIR / "fusion.yaml").is_file()
-        else None
-    )
-    return Artifact(
+    artifact = Artifact(
         path=path,
         manifest=manifest,
         config=config,
@@ -255,6 +290,15 @@ def load_artifact(path: Path) -> Artifact:
         ranking=ranking,
         item_embeddings=embeddings,
         item_index=index,
-        fused=fused,
+        fused=None,
         metrics=json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else {},
+        histories=histories,
     )
+
+    def scorer_for(tasks: Sequence[str] | None) -> tuple[HeadScorer, list[str]]:
+        chosen = artifact.ranking_tasks(tasks)
+        return artifact.head_scorer(chosen), chosen
+
+    if (path / FUSION_DIR / "fusion.yaml").is_file():
+        artifact.fused = _load_fused(path, scorer_for, ranking, embeddings)
+    return artifact

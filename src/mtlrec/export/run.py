@@ -272,6 +272,11 @@ def export_trained(
     command: str | None = None,
 ) -> ExportResult:
     """:func:`export_run` for a run already in memory."""
+    if not isinstance(run.model, MultiTaskModel) and (options.onnx or options.compares):
+        raise ValueError(
+            f"{run.run_dir}: --onnx, --quantize and --prune export the pointwise multi-task "
+            "model; a sequential run exports as its torch weights (drop those options)"
+        )
     extras = _Extras(run, options, console, command)
     path = write_artifact(run, out_dir, name=options.name, extras=extras)
     report = extras.report

@@ -31,8 +31,10 @@ from mtlrec.export.artifact import (
 from mtlrec.export.atomic import staged_folder
 from mtlrec.export.checksums import MANIFEST, file_table
 from mtlrec.export.parts import INTERACTIONS, ModelParts, save_interactions, save_parts
+from mtlrec.export.sequential import save_sequential
 from mtlrec.fusion.assemble import FUSION_DIR
 from mtlrec.models.multitask import MultiTaskModel
+from mtlrec.models.sequential import SequentialRecommender
 from mtlrec.pipeline.trained_run import TrainedRun, rerank_vectors
 from mtlrec.retrieval.faiss_index import ItemIndex
 
@@ -112,13 +114,6 @@ def write_artifact(
     ``name`` defaults to the config's name; ``extras`` may add files (see :data:`Extras`);
     ``created`` (default: now) sets the creation time recorded and used in the version.
     """
-    if not isinstance(run.model, MultiTaskModel):
-        raise ValueError(
-            f"{run.run_dir}: a sequential run cannot be exported or served yet (its "
-            "artifact needs the users' histories); 'mtlrec fuse' and 'mtlrec recommend' "
-            "work on it"
-        )
-    model: MultiTaskModel = run.model
     created = created or datetime.now(UTC)
     bundle_name = _safe_name(name or run.config.name)
     data = run.data
@@ -134,9 +129,19 @@ def write_artifact(
         }
         save_file(state, folder / WEIGHTS, metadata={"format": FORMAT})
         dense = {k: int(v.shape[1]) for k, v in data.examples.features.items() if v.dim() == 2}
-        parts = ModelParts(
-            data.entities, data.specs, data.excluded_inputs, dense, data.examples.unit
-        )
+        model = run.model
+        sequential = None
+        if isinstance(model, SequentialRecommender):
+            reviews = data.examples.features.get("own_review")
+            sequential = save_sequential(
+                model,
+                run.histories("test"),
+                len(data.entities.user_ids),
+                int(reviews.shape[1]) if reviews is not None else None,
+                folder,
+            )
+        specs = dict(model.specs) if sequential is not None else data.specs
+        parts = ModelParts(data.entities, specs, data.excluded_inputs, dense, data.examples.unit)
         save_parts(parts, folder)
         save_interactions(data.examples, folder / INTERACTIONS)
         if (data.dataset.root / FEATURES).is_file():
@@ -149,7 +154,11 @@ def write_artifact(
             if run.config.text is not None or fusion is not None
             else None
         )
-        recorded = extras(folder, model) if extras is not None else {}
+        recorded = (
+            extras(folder, model)
+            if extras is not None and isinstance(model, MultiTaskModel)
+            else {}
+        )
         files = file_table(folder)
         version = artifact_version(files, created)
         manifest = {
@@ -165,12 +174,14 @@ def write_artifact(
                 "dataset": data.dataset.manifest.get("dataset", {}).get("name"),
             },
             "model": {
+                "architecture": "sequential" if sequential is not None else "pointwise",
                 "inputs": run.config.model.inputs.name,
                 "backbone": run.config.model.backbone.name,
-                "tasks": {t: s.kind for t, s in data.specs.items()},
-                "parameters": sum(p.numel() for p in run.model.parameters()),
+                "tasks": {t: s.kind for t, s in specs.items()},
+                "parameters": sum(p.numel() for p in model.parameters()),
                 "features": _input_description(run),
             },
+            **({"sequential": sequential} if sequential is not None else {}),
             "item_vectors": vectors,
             "fusion": fusion,
             **recorded,

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -45,6 +46,16 @@ TaskInput = Literal["pair", "review", "item"]
 """What an auxiliary task reads (see the module docstring)."""
 PAD, START, OFFSET = 0, 1, 2
 """History tokens: padding, the start token, and ``OFFSET + item_row`` for an item."""
+
+
+def history_tokens(item_rows: np.ndarray, max_len: int, with_start: bool = True) -> np.ndarray:
+    """``(max_len,)`` int64 tokens of a history (oldest first): the last ``max_len`` of
+    ``[START] + items``, left-padded."""
+    tokens = np.r_[[START] if with_start else [], item_rows + OFFSET].astype(np.int64)
+    tokens = tokens[-max_len:]
+    out = np.zeros(max_len, dtype=np.int64)
+    out[max_len - len(tokens) :] = tokens
+    return out
 
 
 class TextAdaptor(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -24,34 +24,24 @@ import torch
 from torch import Tensor
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import Batch, HeadScorer, ScoreFn, TaskSpec
+from mtlrec.core.types import Batch, ScoreFn, TaskSpec
 from mtlrec.data.examples import SPLITS
 from mtlrec.evaluation.accumulators import MultiTaskMetrics
 from mtlrec.evaluation.model_metrics import flatten
 from mtlrec.evaluation.protocol import RankingData, evaluate_ranking, ranking_data
-from mtlrec.models.architectures import Architecture, SequentialArchitecture
-from mtlrec.models.heads import HEADS, Head
+from mtlrec.models.architectures import SequentialArchitecture
+from mtlrec.models.heads import Head
 from mtlrec.models.multitask import TaskModel
-from mtlrec.models.scoring import SCORABLE_KINDS, head_value
-from mtlrec.models.sequential import ItemEncoder, SequentialRecommender
+from mtlrec.models.sequential import SequentialRecommender, history_tokens
+from mtlrec.models.sequential_factory import (
+    sequential_model,
+    sequential_params,
+)
 from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
-from mtlrec.training.sequences import (
-    SequenceLoader,
-    UserSequences,
-    held_out_batches,
-    history_tokens,
-)
+from mtlrec.training.sequences import SequenceLoader, UserSequences, held_out_batches
 from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting.base import weighting_for_tasks
-
-
-def sequential_params(config: ExperimentConfig) -> SequentialArchitecture:
-    """The sequential architecture's settings of ``config.model.params``."""
-    params = Architecture.of(config)
-    if not isinstance(params, SequentialArchitecture):
-        raise ValueError(f"model.name is {config.model.name!r}, not a sequential architecture")
-    return params
 
 
 def time_order(data: RunData) -> np.ndarray:
@@ -105,15 +95,6 @@ def sequential_specs(config: ExperimentConfig, data: RunData) -> dict[str, TaskS
     return specs
 
 
-def _item_attributes(data: RunData) -> dict[str, tuple[Tensor, int]]:
-    entities = data.entities
-    return {
-        name: (entities.tables[name], size)
-        for name, size in entities.categorical.items()
-        if name.startswith("items.") and name not in data.excluded_inputs
-    }
-
-
 def item_review_content(data: RunData) -> tuple[Tensor, Tensor]:
     """What the TRAINING reviews say about each item: the sum ``(N_items, D)`` and count
     ``(N_items,)`` of their LM embeddings (reviews with text only). A training target's
@@ -131,60 +112,24 @@ def item_review_content(data: RunData) -> tuple[Tensor, Tensor]:
 
 
 def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
-    """The untrained sequential model of ``config`` over the run's items."""
+    """The untrained sequential model of ``config`` over the run's items
+    (:func:`~mtlrec.models.sequential_factory.sequential_model`), output biases at the
+    training label priors."""
     params = sequential_params(config)
-    entities = data.entities
-    text = entities.tables.get("items.text") if params.use_text else None
-    n_ids = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 1
-    items = ItemEncoder(
-        entities.item_vocab_index,
-        n_ids,
-        params.dim,
-        text=text,
-        attributes=_item_attributes(data) if params.use_attributes else None,
-        n_experts=params.n_experts,
-        dropout=params.dropout,
-        use_ids=params.use_ids,
-        item_bias=params.item_bias,
-        review_content=item_review_content(data) if params.item_reviews else None,
-        norm=params.item_norm,
-    )
-    specs = sequential_specs(config, data)
-    inputs = {name: params.inputs_of(name) for name in specs}
-    heads: dict[str, Head] = {}
-    for name, spec in specs.items():
-        if name == params.retrieval_task:
-            continue
-        chosen = (config.tasks or {}).get(name)
-        head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
-        width = SequentialRecommender.rep_dim(inputs[name], params.dim)
-        heads[name] = HEADS.get(head.name)(width, spec, **head.params)
     reviews = data.examples.features.get("own_review")
-    model = SequentialRecommender(
-        items,
-        params.dim,
-        specs,
-        heads,
-        params.retrieval_task,
-        inputs,
-        encoder=params.encoder,
-        max_len=params.max_len,
-        layers=params.layers,
-        n_heads=params.heads,
-        dropout=params.dropout,
+    model = sequential_model(
+        config,
+        data.entities,
+        sequential_specs(config, data),
+        data.excluded_inputs,
+        review_content=item_review_content(data) if params.item_reviews else None,
         review_dim=int(reviews.shape[1]) if reviews is not None else None,
-        temperature=params.temperature,
-        item_item=params.item_item,
-        item_tokens=entities.tables.get("items.tokens"),
-        sampled_negatives=params.sampled_negatives,
         item_counts=torch.bincount(
             data.examples.features["item_row"][data.examples.split == 0],
-            minlength=len(entities.item_ids),
-        )
-        if params.sampled_negatives
-        else None,
+            minlength=len(data.entities.item_ids),
+        ),
     )
-    init_heads_from_priors(heads, data, None)
+    init_heads_from_priors({t: cast(Head, h) for t, h in model.heads.items()}, data, None)
     return model
 
 
@@ -257,66 +202,6 @@ def user_score_fn(
             [history_tokens(histories.get(int(u), empty), max_len) for u in user_rows.tolist()]
         )
         return model.score_items(torch.from_numpy(tokens)).float()
-
-    return score
-
-
-def sequential_ranking_tasks(
-    model: SequentialRecommender, tasks: Sequence[str] | None
-) -> list[str]:
-    """The tasks used as fusion sources: ``tasks`` (checked) or every task of
-    :meth:`SequentialRecommender.pair_tasks` with one number per pair."""
-    allowed = [
-        t
-        for t in model.pair_tasks()
-        if t == model.retrieval_task
-        or (model.specs[t].kind in SCORABLE_KINDS and model.specs[t].level == "interaction")
-    ]
-    if tasks is None:
-        return allowed
-    bad = [t for t in tasks if t not in allowed]
-    if bad:
-        raise ValueError(
-            f"tasks {bad} give no score per (user, item) pair before the interaction; "
-            f"the sequential model's are {allowed}"
-        )
-    return list(tasks)
-
-
-def sequential_head_scorer(
-    model: SequentialRecommender,
-    histories: Mapping[int, np.ndarray],
-    max_len: int,
-    tasks: Sequence[str],
-    batch_pairs: int = 65536,
-) -> HeadScorer:
-    """The model as a :data:`HeadScorer` over (user row, item row) pairs: each user is
-    encoded from ``histories`` (item rows, oldest first: what is known about the user at
-    the split scored); the retrieval task's value is its logit (what ranking sorts by),
-    every other task's the :func:`head_value` of its head."""
-    empty = np.zeros(0, dtype=np.int64)
-
-    @torch.inference_mode()
-    def score(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
-        model.eval()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        out = {t: np.empty(len(users), dtype=np.float32) for t in tasks}
-        for start in range(0, len(users), batch_pairs):
-            part = slice(start, start + batch_pairs)
-            distinct, index = np.unique(users[part], return_inverse=True)
-            tokens = np.stack(
-                [history_tokens(histories.get(int(u), empty), max_len) for u in distinct]
-            )
-            outputs = model.pair_outputs(
-                torch.from_numpy(tokens), torch.from_numpy(index), torch.from_numpy(items[part])
-            )
-            for task in tasks:
-                value = outputs[task].float()
-                if task != model.retrieval_task:
-                    value = head_value(model.specs[task], value)
-                out[task][part] = value.numpy()
-        return out
 
     return score
 

@@ -30,6 +30,11 @@ from mtlrec.models.architectures import Architecture
 from mtlrec.models.multitask import MultiTaskModel, TaskModel
 from mtlrec.models.scoring import head_scorer, ranking_tasks
 from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.sequential_factory import (
+    sequential_head_scorer,
+    sequential_params,
+    sequential_ranking_tasks,
+)
 from mtlrec.pipeline.experiment import build_run_model, check_prepared_record, load_config_file
 from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
 from mtlrec.pipeline.run_data import RunData, load_run_data
@@ -52,27 +57,26 @@ class TrainedRun:
         """The model's tasks used as fusion sources: ``tasks`` (checked) or all that give
         one number per (user, item) pair."""
         if isinstance(self.model, SequentialRecommender):
-            from mtlrec.pipeline.sequential import sequential_ranking_tasks
-
             return sequential_ranking_tasks(self.model, tasks)
         assert isinstance(self.model, MultiTaskModel)
         return ranking_tasks(self.model, tasks)
+
+    def histories(self, split: str = "test") -> dict[int, np.ndarray]:
+        """Each user's history as known before ``split`` (item rows, oldest first): what
+        the sequential model encodes a user from (see the module)."""
+        from mtlrec.pipeline.sequential import SequentialData
+
+        if self._histories is None:
+            params = sequential_params(self.config)
+            self._histories = SequentialData.of(self.data, params).histories
+        return self._histories[SPLITS.index(split)]
 
     def head_scorer(self, tasks: Sequence[str], split: str = "test") -> HeadScorer:
         """The model's values of ``tasks`` per (user row, item row) pair, as known before
         ``split`` (``test``: everything train and valid showed, as when recommending)."""
         if isinstance(self.model, SequentialRecommender):
-            from mtlrec.pipeline.sequential import (
-                SequentialData,
-                sequential_head_scorer,
-                sequential_params,
-            )
-
-            params = sequential_params(self.config)
-            if self._histories is None:
-                self._histories = SequentialData.of(self.data, params).histories
-            histories = self._histories[SPLITS.index(split)]
-            return sequential_head_scorer(self.model, histories, params.max_len, tasks)
+            max_len = sequential_params(self.config).max_len
+            return sequential_head_scorer(self.model, self.histories(split), max_len, tasks)
         assert isinstance(self.model, MultiTaskModel)
         return head_scorer(self.model, self.data.entities, tasks, self.config.training.device)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,11 +182,15 @@ class BenchResults:
     mtl_vs_stl: dict[str, Any] | None
     fusion: dict[str, dict[str, Any]]
     peers: dict[str, dict[str, Any]]
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``sentiment_*.json``: a task of the multi-task model against a baseline of its own
+    (drawn like ``peers_*.json``: tables and a summary)."""
 
 
 def load_bench(path: Path) -> BenchResults:
     """``mtl_vs_stl*.json`` (their datasets merged: e.g. the pointwise and the sequential
-    presets' files), ``fusion_*.json`` and ``peers_*.json`` of a results folder."""
+    presets' files), ``fusion_*.json``, ``peers_*.json`` and ``sentiment_*.json`` of a
+    results folder."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such benchmark results folder")
     mtl: dict[str, Any] | None = None
@@ -201,4 +205,5 @@ def load_bench(path: Path) -> BenchResults:
         mtl,
         {f.stem: read_json(f) for f in sorted(path.glob("fusion_*.json"))},
         {f.stem: read_json(f) for f in sorted(path.glob("peers_*.json"))},
+        {f.stem: read_json(f) for f in sorted(path.glob("sentiment_*.json"))},
     )

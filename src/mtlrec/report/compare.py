@@ -12,6 +12,7 @@ from typing import Any
 
 from mtlrec.report.collect import BenchResults, RunRecord
 from mtlrec.report.document import Block, Cell, Heading, Note, Section, Table, mean_std, plus_minus
+from mtlrec.report.peers import peer_blocks
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae", "logloss", "arp"})
 
@@ -170,4 +171,6 @@ def compare_section(runs: Sequence[RunRecord], bench: BenchResults | None) -> Se
     else:
         where = "no --bench folder" if bench is None else f"no mtl_vs_stl*.json in {bench.path}"
         blocks.append(Note(f"Benchmark table: not available ({where})."))
+    for name, payload in (bench.tasks if bench is not None else {}).items():
+        blocks += peer_blocks(name, payload)
     return Section("mtl-vs-stl", "Multi-task vs single-task", blocks)

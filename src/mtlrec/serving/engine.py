@@ -6,7 +6,8 @@ Recommending (``recommend``), by who asks:
   (retrieve -> rank with the multi-task heads -> fuse -> MMR, :mod:`mtlrec.fusion.cascade`),
   else the multi-task heads over the whole catalogue (or, above ``full_rank_limit`` items,
   over FAISS / co-occurrence / popularity candidates), ranked by the run's ranking task;
-- **unknown user with an ad-hoc history** (item ids): cold start by item-item similarity,
+- **unknown user with an ad-hoc history** (item ids): the sequential model ranks it as it
+  ranks a known user (it reads histories); otherwise cold start by item-item similarity,
   half co-occurrence cosine over the training interactions (summed over the history,
   scaled to a maximum of 1), half cosine to the history's mean LM item embedding (the
   artifact's FAISS index); per-task predictions from the heads for the ``<unk>`` user with
@@ -35,7 +36,7 @@ from mtlrec.fusion.rerank import MMRReranker
 from mtlrec.serving import reasons
 from mtlrec.serving.catalogue import Catalogue, build_catalogue
 from mtlrec.serving.filters import exclusion
-from mtlrec.serving.heads import HeadPredictor, row_scores
+from mtlrec.serving.heads import SequentialHeadPredictor, head_predictor, row_scores
 from mtlrec.serving.schemas import (
     HistoryResponse,
     PairScore,
@@ -115,7 +116,7 @@ class ServingModel:
         self.candidates = candidates
         self.full_rank_limit = full_rank_limit
         self.catalogue: Catalogue = build_catalogue(artifact)
-        self.heads = HeadPredictor(artifact.model, artifact.entities)
+        self.heads = head_predictor(artifact)
         wanted = artifact.config.evaluation.ranking_task
         tasks = self.heads.tasks
         self.ranking_task: str | None = wanted if wanted in tasks else (tasks[0] if tasks else None)
@@ -134,6 +135,11 @@ class ServingModel:
     @property
     def name(self) -> str:
         return str(self.artifact.manifest["name"])
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the model encodes users from their histories (any history ranks)."""
+        return isinstance(self.heads, SequentialHeadPredictor)
 
     @property
     def tasks(self) -> list[str]:
@@ -155,6 +161,11 @@ class ServingModel:
                 strategy, picks = "model", self._model(row, history, exclude, request.k)
             else:
                 strategy, picks = "cold_history", self._cold(history, exclude, request.k)
+        elif len(given) and self.sequential and self.ranking_task is not None:
+            # the sequential model reads any history: it ranks a stranger as a known user
+            history = given
+            exclude = exclusion(catalogue, request.filters, given)
+            strategy, picks = "model", self._model(None, given, exclude, request.k)
         elif len(given):
             history = given
             exclude = exclusion(catalogue, request.filters, given)
@@ -248,12 +259,20 @@ class ServingModel:
         )
         return np.unique(pool[pool >= 0])
 
-    def _model(self, row: int, history: np.ndarray, exclude: np.ndarray, k: int) -> list[_Pick]:
+    def _model(
+        self, row: int | None, history: np.ndarray, exclude: np.ndarray, k: int
+    ) -> list[_Pick]:
+        """The model's ranking for the known user ``row``, or (``row`` None, the
+        sequential model) for the request's ``history`` (item rows, oldest first)."""
         assert self.ranking_task is not None
         items = self._model_candidates(history, exclude)
         if not len(items):
             return []
-        heads = self.heads.known(np.full(len(items), row), items)
+        heads = (
+            self.heads.known(np.full(len(items), row), items)
+            if row is not None
+            else self.heads.unknown(history, items)
+        )
         scores = np.full(self.catalogue.n_items, -np.inf, dtype=np.float32)
         scores[items] = heads[self.ranking_task]
         top = top_n(scores[None, :], k)[0]

@@ -10,18 +10,29 @@ per-user vector (``review_profile``) is zero, as for a training user without rev
 A model that reads per-user attribute tables (``users.*``, the cross-encoder's user tokens)
 has no row for an unknown user; :attr:`HeadPredictor.scores_unknown_users` is then False and
 unknown users get no per-task predictions.
+
+The sequential model (:class:`SequentialHeadPredictor`) encodes a user from a history: a
+known user's is the artifact's (training and validation interactions, oldest first), an
+unknown user's the history the request gives, so it ranks for both the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mtlrec.data.examples import EntityData
+from mtlrec.export.artifact import Artifact
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.models.scoring import head_value, pair_features, scorable_tasks
+from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.sequential_factory import (
+    sequential_head_scorer,
+    sequential_params,
+    sequential_ranking_tasks,
+)
 
 HISTORY_PROFILE = "history_profile"
 ITEM_TEXT = "items.text"
@@ -82,6 +93,47 @@ class HeadPredictor:
                 profile = text[torch.from_numpy(np.asarray(history, dtype=np.int64))].mean(0)
             features[name] = profile.to(table.dtype).expand(n, -1)
         return self._run(features)
+
+
+class SequentialHeadPredictor:
+    """The sequential model's pair tasks over (user, item) pairs (the retrieval task's
+    value is its logit), users encoded from their histories; in eval mode, on the CPU."""
+
+    def __init__(
+        self,
+        model: SequentialRecommender,
+        histories: Mapping[int, np.ndarray],
+        max_len: int,
+    ) -> None:
+        self.model = model.eval()
+        self.tasks = sequential_ranking_tasks(model, None)
+        self.histories = histories
+        self.max_len = max_len
+        self.scores_unknown_users = True
+        self._known = sequential_head_scorer(model, histories, max_len, self.tasks)
+
+    def known(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Values ``{task: (P,)}`` for known user rows ``users`` and item rows ``items``
+        (both ``(P,)``), after each user's history in the artifact."""
+        return self._known(users, items)
+
+    def unknown(self, history: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Values ``{task: (P,)}`` after the item rows ``history`` ``(h,)`` (oldest first;
+        may be empty) for item rows ``items`` ``(P,)``."""
+        scorer = sequential_head_scorer(
+            self.model, {0: np.asarray(history, dtype=np.int64)}, self.max_len, self.tasks
+        )
+        return scorer(np.zeros(len(items), dtype=np.int64), np.asarray(items, dtype=np.int64))
+
+
+def head_predictor(artifact: Artifact) -> HeadPredictor | SequentialHeadPredictor:
+    """The predictor of the artifact's model (pointwise or sequential)."""
+    if isinstance(artifact.model, SequentialRecommender):
+        return SequentialHeadPredictor(
+            artifact.model, artifact.histories or {}, sequential_params(artifact.config).max_len
+        )
+    assert isinstance(artifact.model, MultiTaskModel)
+    return HeadPredictor(artifact.model, artifact.entities)
 
 
 def row_scores(

@@ -18,8 +18,9 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 """A user or item id as the dataset spells it."""
 
 Strategy = Literal["fused", "model", "cold_history", "popularity"]
-"""How a list was made: the fused cascade, the multi-task heads alone, a cold-start user's
-ad-hoc history (co-occurrence + item embeddings), or popularity."""
+"""How a list was made: the fused cascade, the multi-task model alone (the sequential model
+also for an ad-hoc history), a cold-start user's ad-hoc history (co-occurrence + item
+embeddings), or popularity."""
 
 
 class Strict(BaseModel):

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mtlrec.core.types import Batch
 from mtlrec.data.examples import ExampleSet
-from mtlrec.models.sequential import OFFSET, PAD, START
+from mtlrec.models.sequential import OFFSET, PAD, START, history_tokens
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,6 @@ class UserSequences:
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
         ends = np.r_[starts[1:], len(ranked)]
         return cls({int(users[s]): ranked[s:e] for s, e in zip(starts, ends, strict=True)})
-
-
-def history_tokens(item_rows: np.ndarray, max_len: int, with_start: bool = True) -> np.ndarray:
-    """``(max_len,)`` int64 tokens of a history (oldest first): the last ``max_len`` of
-    ``[START] + items``, left-padded."""
-    tokens = np.r_[[START] if with_start else [], item_rows + OFFSET].astype(np.int64)
-    tokens = tokens[-max_len:]
-    out = np.zeros(max_len, dtype=np.int64)
-    out[max_len - len(tokens) :] = tokens
-    return out
 
 
 class SequenceLoader:

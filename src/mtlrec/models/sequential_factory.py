@@ -1,0 +1,173 @@
+"""Building the sequential recommender from a config and its parts, and scoring (user, item)
+pairs with it after each user's history.
+
+Both need no dataset: :func:`sequential_model` takes the entities, the task specs and what
+the training data summed (the review content per item), so a run (``pipeline``) and an
+artifact (``export`` / ``serving``) build the very same model;
+:func:`sequential_head_scorer` is the model as a :data:`~mtlrec.core.types.HeadScorer`, for
+the fusion cascade and the service alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.core.types import HeadScorer, TaskSpec
+from mtlrec.data.examples import EntityData
+from mtlrec.models.architectures import Architecture, SequentialArchitecture
+from mtlrec.models.heads import HEADS, Head
+from mtlrec.models.scoring import SCORABLE_KINDS, head_value
+from mtlrec.models.sequential import ItemEncoder, SequentialRecommender, history_tokens
+
+
+def sequential_params(config: ExperimentConfig) -> SequentialArchitecture:
+    """The sequential architecture's settings of ``config.model.params``."""
+    params = Architecture.of(config)
+    if not isinstance(params, SequentialArchitecture):
+        raise ValueError(f"model.name is {config.model.name!r}, not a sequential architecture")
+    return params
+
+
+def item_attributes(
+    entities: EntityData, excluded_inputs: set[str]
+) -> dict[str, tuple[Tensor, int]]:
+    """The item attribute tables the item vectors read: ``name -> (codes, vocab size)``
+    (label source columns left out)."""
+    return {
+        name: (entities.tables[name], size)
+        for name, size in entities.categorical.items()
+        if name.startswith("items.") and name not in excluded_inputs
+    }
+
+
+def sequential_model(
+    config: ExperimentConfig,
+    entities: EntityData,
+    specs: Mapping[str, TaskSpec],
+    excluded_inputs: set[str],
+    *,
+    review_content: tuple[Tensor, Tensor] | None = None,
+    review_dim: int | None = None,
+    item_counts: Tensor | None = None,
+) -> SequentialRecommender:
+    """The untrained sequential model of ``config`` over ``entities``.
+
+    ``specs``: every task, the retrieval task ``multiclass`` over the items;
+    ``review_content``: the training reviews' LM embedding sum ``(N_items, D)`` and count
+    ``(N_items,)`` per item (with ``item_reviews``); ``review_dim``: the width of a review
+    embedding (for tasks that read their own review); ``item_counts`` ``(N_items,)``:
+    training interactions per item (the sampled softmax's proposal)."""
+    params = sequential_params(config)
+    text = entities.tables.get("items.text") if params.use_text else None
+    n_ids = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 1
+    if params.item_reviews and review_content is None:
+        raise ValueError("item_reviews needs the review content per item")
+    items = ItemEncoder(
+        entities.item_vocab_index,
+        n_ids,
+        params.dim,
+        text=text,
+        attributes=item_attributes(entities, excluded_inputs) if params.use_attributes else None,
+        n_experts=params.n_experts,
+        dropout=params.dropout,
+        use_ids=params.use_ids,
+        item_bias=params.item_bias,
+        review_content=review_content if params.item_reviews else None,
+        norm=params.item_norm,
+    )
+    inputs = {name: params.inputs_of(name) for name in specs}
+    heads: dict[str, Head] = {}
+    for name, spec in specs.items():
+        if name == params.retrieval_task:
+            continue
+        chosen = (config.tasks or {}).get(name)
+        head = chosen.head if chosen is not None and chosen.head is not None else config.model.head
+        width = SequentialRecommender.rep_dim(inputs[name], params.dim)
+        heads[name] = HEADS.get(head.name)(width, spec, **head.params)
+    return SequentialRecommender(
+        items,
+        params.dim,
+        specs,
+        heads,
+        params.retrieval_task,
+        inputs,
+        encoder=params.encoder,
+        max_len=params.max_len,
+        layers=params.layers,
+        n_heads=params.heads,
+        dropout=params.dropout,
+        review_dim=review_dim,
+        temperature=params.temperature,
+        item_item=params.item_item,
+        item_tokens=entities.tables.get("items.tokens"),
+        sampled_negatives=params.sampled_negatives,
+        item_counts=item_counts if params.sampled_negatives else None,
+    )
+
+
+def sequential_ranking_tasks(
+    model: SequentialRecommender, tasks: Sequence[str] | None
+) -> list[str]:
+    """The tasks used as fusion sources: ``tasks`` (checked) or every task of
+    :meth:`SequentialRecommender.pair_tasks` with one number per pair."""
+    allowed = [
+        t
+        for t in model.pair_tasks()
+        if t == model.retrieval_task
+        or (model.specs[t].kind in SCORABLE_KINDS and model.specs[t].level == "interaction")
+    ]
+    if tasks is None:
+        return allowed
+    bad = [t for t in tasks if t not in allowed]
+    if bad:
+        raise ValueError(
+            f"tasks {bad} give no score per (user, item) pair before the interaction; "
+            f"the sequential model's are {allowed}"
+        )
+    return list(tasks)
+
+
+def sequential_head_scorer(
+    model: SequentialRecommender,
+    histories: Mapping[int, np.ndarray],
+    max_len: int,
+    tasks: Sequence[str],
+    batch_pairs: int = 65536,
+) -> HeadScorer:
+    """The model as a :data:`HeadScorer` over (user row, item row) pairs: each user is
+    encoded from ``histories`` (item rows, oldest first: what is known about the user where
+    the pairs are scored; a user without one has the start token alone); the retrieval
+    task's value is its logit (what ranking sorts by), every other task's the
+    :func:`head_value` of its head."""
+    empty = np.zeros(0, dtype=np.int64)
+
+    @torch.inference_mode()
+    def score(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        model.eval()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = {t: np.empty(len(users), dtype=np.float32) for t in tasks}
+        for start in range(0, len(users), batch_pairs):
+            part = slice(start, start + batch_pairs)
+            distinct, index = np.unique(users[part], return_inverse=True)
+            tokens = np.stack(
+                [history_tokens(histories.get(int(u), empty), max_len) for u in distinct]
+            )
+            outputs = model.pair_outputs(
+                torch.from_numpy(tokens),
+                torch.from_numpy(index.reshape(-1)),
+                torch.from_numpy(items[part]),
+            )
+            for task in tasks:
+                value = outputs[task].float()
+                if task != model.retrieval_task:
+                    value = head_value(model.specs[task], value)
+                out[task][part] = value.numpy()
+        return out
+
+    return score
