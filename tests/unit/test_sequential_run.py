@@ -197,3 +197,31 @@ def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
     )
     answer = fused.recommend(RecommendRequest(user_id=user, k=5))
     assert answer.strategy == "fused" and len(answer.items) == 5
+
+
+def test_a_run_with_the_lm_tuned_on_review_sentiment_first(tmp_path: Path) -> None:
+    model = {
+        **SEQUENTIAL,
+        "params": {
+            **SEQUENTIAL["params"],  # type: ignore[dict-item]
+            "item_reviews": True,
+            "task_inputs": {"sentiment": "review"},
+        },
+    }
+    tuning = {"top_k": 1, "epochs": 1, "batch_size": 16, "max_length": 16}
+    run_dir, settings = train_tiny_run(
+        tmp_path,
+        model=model,
+        text={"item": False, "tune_reviews": tuning},
+        tasks={"interest": {}, "sentiment": {}},
+        training={"epochs": 1, "batch_size": 16},
+        weighting={"name": "static"},
+    )
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["timings_s"]["review_tuning_s"] > 0  # stage one ran
+    assert results["results"]["test"]["sentiment"]["n"] > 0
+    # the review task reads the tuned LM's vectors; the items' review content the frozen
+    run = load_trained_run(run_dir, settings, Console(quiet=True))
+    features = run.data.examples.features
+    assert not torch.equal(features["own_review"], features["review_content"])
+    assert run.data.timings.get("review_tuning_s") is None  # the second load tunes nothing

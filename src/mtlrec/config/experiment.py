@@ -10,6 +10,33 @@ from pydantic import Field, field_validator, model_validator
 from mtlrec.config.prepare import ComponentConfig, PrepareConfig, StrictModel
 
 
+class TextTuning(StrictModel):
+    """Stage one of staged training: the LM fine-tuned on a text classification ``task``
+    (its labels on the TRAINING reviews; the epoch chosen on validation macro-F1), then
+    the review embeddings that task reads are encoded by the tuned LM and cached
+    (:mod:`mtlrec.text.tuning`).
+
+    ``mode``: ``top_k`` (the last ``top_k`` transformer layers train) or ``lora`` (rank
+    ``lora_r`` adapters); ``lr`` for the LM's trainable weights, ``head_lr`` for the
+    classifier; ``max_length`` tokens per text; ``balanced``: class-weighted
+    cross-entropy."""
+
+    task: str = "sentiment"
+    mode: Literal["top_k", "lora"] = "top_k"
+    top_k: int = Field(default=2, ge=1)
+    lora_r: int = Field(default=8, ge=1)
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=5e-5, gt=0)
+    head_lr: float = Field(default=1e-3, gt=0)
+    max_length: int = Field(default=128, ge=8)
+    balanced: bool = True
+
+    def fingerprint(self) -> str:
+        """A stable name of these settings (part of the tuned LM's cache key)."""
+        return "-".join(f"{k}{v}" for k, v in sorted(self.model_dump().items()))
+
+
 class TextConfig(StrictModel):
     """The pretrained language model and which LM embeddings feed the model.
 
@@ -28,6 +55,7 @@ class TextConfig(StrictModel):
     mode: Literal["frozen", "top_k", "lora", "full"] = "frozen"
     top_k: int = Field(default=2, ge=1)
     lora_r: int = Field(default=8, ge=1)
+    tune_reviews: TextTuning | None = None
 
 
 class TaskConfig(StrictModel):

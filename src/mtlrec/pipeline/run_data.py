@@ -9,11 +9,14 @@ for the cross-encoder or the self-attention head, and the ``review_text`` simila
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 import torch
 from rich.console import Console
@@ -29,6 +32,9 @@ from mtlrec.data.store import PreparedDataset
 from mtlrec.models.architectures import Architecture
 from mtlrec.models.heads import HEADS
 from mtlrec.models.inputs import INPUTS
+
+if TYPE_CHECKING:
+    from mtlrec.text.tuning import TunedEncoder
 
 LMTargetBuilder = Callable[["ExperimentConfig", "RunData", Any, Any, int], None]
 """``build(config, data, encoder, cache, batch_size)``: adds an LM-made task's labels, masks
@@ -119,7 +125,7 @@ def _attach_text(
     if text.reviews and tables["reviews"].height:
         _attach_review_profiles(data, encoder, cache, text.batch_size)
     if Architecture.of(config).needs_review_text():
-        _attach_own_review_text(data, encoder, cache, text.batch_size)
+        _attach_own_review_text(config, data, encoder, cache, console)
     for task in config.tasks or {}:
         if task in LM_TASKS:
             LM_TASKS.get(task)(config, data, encoder, cache, text.batch_size)
@@ -154,11 +160,9 @@ def _attach_history_profiles(data: RunData, item_table: torch.Tensor) -> None:
     data.entities.user_dense["history_profile"] = per_user
 
 
-def own_review_embeddings(
-    data: RunData, encoder: Any, cache: Any, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each interaction example's own review as an LM embedding ``(N, D)`` (zero where the
-    review has no text) and whether it has one ``(N,)``."""
+def own_review_texts(data: RunData) -> tuple[list[str], np.ndarray]:
+    """The review text of every interaction example that has one (in example order) and
+    which examples have one ``(N,)`` bool."""
     from mtlrec.text.templates import review_text
 
     if data.examples.unit != "interaction":
@@ -168,17 +172,96 @@ def own_review_embeddings(
     texts = order.join(reviews, on="interaction_id", how="left", maintain_order="left")
     known = texts["has_text"].fill_null(False).to_numpy()
     rows = [review_text(r) for r, k in zip(texts.iter_rows(named=True), known, strict=True) if k]
+    return rows, known
+
+
+def own_review_embeddings(
+    data: RunData, encoder: Any, cache: Any, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each interaction example's own review as an LM embedding ``(N, D)`` (zero where the
+    review has no text) and whether it has one ``(N,)``."""
+    rows, known = own_review_texts(data)
     vectors = torch.from_numpy(cache.get_or_encode(encoder, rows, batch_size=batch_size).copy())
     out = torch.zeros(len(known), vectors.shape[1] if len(rows) else 1)
     out[torch.from_numpy(known)] = vectors
     return out, torch.from_numpy(known.copy())
 
 
-def _attach_own_review_text(data: RunData, encoder: Any, cache: Any, batch_size: int) -> None:
+def _attach_own_review_text(
+    config: ExperimentConfig,
+    data: RunData,
+    encoder: Any,
+    cache: Any,
+    console: Console,
+) -> None:
     """``own_review`` ``(N, D)``: the example's own review, for the architecture's review
-    tasks only (a sequential model's sentiment head); never an input of another task."""
-    vectors, _ = own_review_embeddings(data, encoder, cache, batch_size)
+    tasks only (a sequential model's sentiment head); never an input of another task.
+
+    With ``text.tune_reviews`` it is encoded by the LM fine-tuned on that task's training
+    labels (:class:`mtlrec.text.tuning.TunedEncoder`, cached), and ``review_content`` keeps
+    the frozen embeddings: what the items' review content sums (topic, not sentiment)."""
+    assert config.text is not None
+    text = config.text
+    frozen, _ = own_review_embeddings(data, encoder, cache, text.batch_size)
+    if text.tune_reviews is None:
+        data.examples.features["own_review"] = frozen
+        return
+    tuned = tuned_review_encoder(config, data, encoder, console)
+    vectors, _ = own_review_embeddings(data, tuned, cache, text.batch_size)
     data.examples.features["own_review"] = vectors
+    data.examples.features["review_content"] = frozen
+    if tuned.result is not None:
+        data.timings["review_tuning_s"] = tuned.result.seconds
+        console.print(
+            f"text: LM tuned on {text.tune_reviews.task} in {tuned.result.seconds:.0f}s, "
+            f"best epoch {tuned.result.best_epoch} (valid macro-F1 "
+            f"{max(tuned.result.valid_macro_f1):.4f})"
+        )
+
+
+def tuned_review_encoder(
+    config: ExperimentConfig, data: RunData, encoder: Any, console: Console
+) -> TunedEncoder:
+    """The LM fine-tuned on ``text.tune_reviews.task`` from the training reviews that have
+    a label (epoch chosen on the validation ones), tuned only if the cache lacks its
+    vectors (its id names the base LM, the settings and a digest of the prepared data)."""
+    from mtlrec.text import TextEncoder
+    from mtlrec.text.tuning import TunedEncoder
+
+    assert config.text is not None and config.text.tune_reviews is not None
+    text, tuning = config.text, config.text.tune_reviews
+    task = tuning.task
+    if task not in data.examples.labels or data.specs[task].kind != "multiclass":
+        raise ValueError(
+            f"text.tune_reviews.task {task!r} must be a multiclass task of the run "
+            f"(its tasks: {sorted(data.specs)})"
+        )
+    rows, known = own_review_texts(data)
+    position = np.full(len(known), -1, dtype=np.int64)
+    position[known] = np.arange(len(rows))
+    labels = data.examples.labels[task].numpy()
+    labelled = data.examples.masks[task].numpy() & known
+    split = data.examples.split.numpy()
+
+    def part(at: int) -> tuple[list[str], np.ndarray]:
+        keep = np.flatnonzero(labelled & (split == at))
+        return [rows[position[i]] for i in keep], labels[keep].astype(np.int64)
+
+    manifest = json.dumps(data.dataset.manifest, sort_keys=True, default=str)
+    return TunedEncoder(
+        lambda: TextEncoder.from_pretrained(
+            text.model, pooling=text.pooling, max_length=tuning.max_length
+        ),
+        encoder.model_id,
+        encoder.dim,
+        tuning,
+        hashlib.sha256(manifest.encode()).hexdigest(),
+        part(0),
+        part(1),
+        data.specs[task].n_outputs,
+        seed=config.seed,
+        log=console.print,
+    )
 
 
 @LM_TASKS.register("review_text")

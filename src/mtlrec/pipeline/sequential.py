@@ -100,7 +100,9 @@ def item_review_content(data: RunData) -> tuple[Tensor, Tensor]:
     ``(N_items,)`` of their LM embeddings (reviews with text only). A training target's
     own review is in its item's sum; the loader hands it back (``content_leave_out``) so
     the model takes it out again."""
-    reviews = data.examples.features.get("own_review")
+    features = data.examples.features
+    # the frozen embeddings when the review task reads a tuned LM's (text.tune_reviews)
+    reviews = features.get("review_content", features.get("own_review"))
     if reviews is None:
         raise ValueError("item_reviews needs the reviews' LM embeddings (a reviews table)")
     train = data.examples.split == 0
@@ -294,6 +296,7 @@ def train_sequential(
         list(model.specs),
         seed=config.seed,
         review_text=seq.review_text,
+        content_text=data.examples.features.get("review_content"),
         stride=params.stride,
         leave_out_own_review=params.item_reviews,
         sampled_softmax=bool(params.sampled_negatives),

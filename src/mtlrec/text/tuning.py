@@ -7,8 +7,8 @@ cached embeddings.
 ::
 
     settings = TuningSettings(mode="top_k", top_k=2, epochs=3)
-    result = tune_classifier(encoder, train_texts, train_labels, valid_texts, valid_labels,
-                             n_classes=3, settings=settings)
+    classifier, result = tune_classifier(encoder, train_texts, train_labels, valid_texts,
+                                         valid_labels, n_classes=3, settings=settings)
     vectors = encoder.encode(texts)  # the encoder now holds the best epoch's weights
 
 Costs on a CPU: each step runs the whole LM forward (the frozen layers without a graph)
@@ -18,46 +18,23 @@ and the backward of the trainable layers only.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import track
 from sklearn.metrics import f1_score
 from torch import Tensor, nn
 
+from mtlrec.config.experiment import TextTuning
 from mtlrec.text.encoder import TextEncoder
 from mtlrec.text.finetune import configure_finetuning
 
-
-class TuningSettings(BaseModel):
-    """How the LM is fine-tuned on a classification task.
-
-    ``mode``: ``top_k`` (the last ``top_k`` transformer layers train) or ``lora`` (rank
-    ``lora_r`` adapters); ``lr`` for the LM's trainable weights, ``head_lr`` for the
-    classifier; ``max_length`` tokens per text; class-weighted cross-entropy
-    (``balanced``: weights ``n / (C * count_c)`` on the training labels)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["top_k", "lora"] = "top_k"
-    top_k: int = Field(2, ge=1)
-    lora_r: int = Field(8, ge=1)
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    head_lr: float = Field(1e-3, gt=0)
-    max_length: int = Field(128, ge=8)
-    balanced: bool = True
-    seed: int = 0
-
-    def fingerprint(self) -> str:
-        """A stable name of these settings (part of a tuned embedding cache key)."""
-        return "-".join(f"{k}{v}" for k, v in sorted(self.model_dump().items()))
+TuningSettings = TextTuning
+"""The settings of a tuning run (``text.tune_reviews`` of an experiment config)."""
 
 
 @dataclass
@@ -108,18 +85,21 @@ def tune_classifier(
     valid_labels: np.ndarray,
     n_classes: int,
     settings: TuningSettings,
+    seed: int = 0,
     progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[nn.Module, TuningResult]:
     """Fine-tune ``encoder`` (in place) with a linear classifier on ``train_texts``
     (labels ``(N,)`` in ``0..n_classes-1``); after every epoch the validation macro-F1 is
     measured and the best epoch's LM and classifier weights are kept (validation data
-    only choose, never train). Returns the classifier and the result."""
+    only choose, never train); ``log`` receives one line per epoch. Returns the classifier
+    and the result."""
     if len(train_texts) != len(train_labels) or len(valid_texts) != len(valid_labels):
         raise ValueError("texts and labels must have the same length")
     if len(train_texts) == 0 or len(valid_texts) == 0:
         raise ValueError("tuning needs training and validation texts")
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     encoder.max_length = settings.max_length
     configure_finetuning(encoder, settings.mode, top_k=settings.top_k, lora_r=settings.lora_r)
     classifier = nn.Linear(encoder.dim, n_classes)
@@ -152,6 +132,11 @@ def tune_classifier(
         predicted = predict_classes(encoder, classifier, valid_texts)
         score = float(f1_score(valid_labels, predicted, average="macro"))
         result.valid_macro_f1.append(score)
+        if log is not None:
+            log(
+                f"tuning epoch {epoch}: valid macro-F1 {score:.4f} "
+                f"({time.perf_counter() - start:.0f}s)"
+            )
         if best is None or score > best[0]:
             result.best_epoch = epoch
             best = (
@@ -166,3 +151,67 @@ def tune_classifier(
     classifier.eval()
     result.seconds = time.perf_counter() - start
     return classifier, result
+
+
+class TunedEncoder:
+    """An encoder fine-tuned on demand, for the embedding cache
+    (:class:`mtlrec.text.cache.SupportsEncode`).
+
+    ``model_id`` names the base LM, the tuning settings and ``digest`` (what the tuning
+    learned from: the dataset and its training labels), so tuned vectors never mix with
+    frozen ones or with another tuning's; the tuning itself runs the first time a text
+    the cache lacks is encoded, so a second run over the same data tunes nothing.
+    ``load`` gives a fresh copy of the base LM."""
+
+    def __init__(
+        self,
+        load: Callable[[], TextEncoder],
+        base_model_id: str,
+        dim: int,
+        settings: TuningSettings,
+        digest: str,
+        train: tuple[Sequence[str], np.ndarray],
+        valid: tuple[Sequence[str], np.ndarray],
+        n_classes: int,
+        seed: int = 0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self._load, self._dim, self.settings = load, dim, settings
+        key = hashlib.sha256(f"{settings.fingerprint()}|{digest}|{seed}".encode()).hexdigest()
+        self._model_id = f"{base_model_id}-tuned-{settings.task}-{key[:12]}"
+        self.train, self.valid, self.n_classes, self.seed = train, valid, n_classes, seed
+        self.log = log
+        self.encoder: TextEncoder | None = None
+        self.result: TuningResult | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def tuned(self) -> TextEncoder:
+        """The tuned LM (tuned now if it was not yet)."""
+        if self.encoder is None:
+            encoder = self._load()
+            _, self.result = tune_classifier(
+                encoder,
+                self.train[0],
+                self.train[1],
+                self.valid[0],
+                self.valid[1],
+                self.n_classes,
+                self.settings,
+                seed=self.seed,
+                log=self.log,
+            )
+            self.encoder = encoder
+        return self.encoder
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """Embeddings ``(N, D)`` of ``texts`` by the tuned LM."""
+        return self.tuned().encode(texts, batch_size=batch_size, progress=progress)

@@ -74,6 +74,7 @@ class SequenceLoader:
         leave_out_own_review: bool = False,
         sampled_softmax: bool = False,
         history_order: str = "time",
+        content_text: Tensor | None = None,
     ) -> None:
         step = max_len if stride is None else stride
         if not 0 < step <= max_len:
@@ -81,6 +82,7 @@ class SequenceLoader:
         self.examples, self.max_len, self.batch_size = examples, max_len, batch_size
         self.retrieval_task, self.tasks, self.seed = retrieval_task, list(tasks), seed
         self.review_text, self.leave_out_own_review = review_text, leave_out_own_review
+        self.content_text = content_text
         self.sampled_softmax = sampled_softmax
         if history_order not in ("time", "shuffled"):
             raise ValueError(f"history_order must be 'time' or 'shuffled', got {history_order!r}")
@@ -143,6 +145,7 @@ class SequenceLoader:
             self.review_text,
             self.leave_out_own_review,
             self.sampled_softmax,
+            self.content_text,
         )
 
 
@@ -155,6 +158,7 @@ def sequence_batch(
     review_text: Tensor | None = None,
     leave_out_own_review: bool = False,
     sampled_softmax: bool = False,
+    content_text: Tensor | None = None,
 ) -> Batch:
     """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
     indices, -1 where there is no target) after ``history`` tokens ``(B, L)``.
@@ -162,7 +166,10 @@ def sequence_batch(
     ``review_text`` ``(N_examples, D)`` becomes ``own_review`` ``(B, L, D)`` (what review
     tasks read); with ``leave_out_own_review`` also ``content_leave_out`` ``(B, L, D)``:
     the review of each TRAINING target (the ones in their items' review content, see
-    :func:`mtlrec.pipeline.sequential.item_review_content`), zero for held-out targets.
+    :func:`mtlrec.pipeline.sequential.item_review_content`), zero for held-out targets,
+    taken from ``content_text`` ``(N_examples, D)`` when the content sums other vectors
+    than ``review_text`` (a tuned LM's reviews for the review task, frozen ones in the
+    content).
     With ``sampled_softmax`` the retrieval label is 0, the target's column in the model's
     sampled logits."""
     where = target_example >= 0
@@ -179,11 +186,13 @@ def sequence_batch(
         reviews = torch.zeros(*history.shape, review_text.shape[1])
         reviews[where] = review_text[index]
         features["own_review"] = reviews
-        if leave_out_own_review:
-            in_content = (examples.split[index] == 0).unsqueeze(-1).to(reviews.dtype)
-            leave_out = torch.zeros_like(reviews)
-            leave_out[where] = reviews[where] * in_content
-            features["content_leave_out"] = leave_out
+    if leave_out_own_review and (content_text is not None or review_text is not None):
+        source = content_text if content_text is not None else review_text
+        assert source is not None
+        in_content = (examples.split[index] == 0).unsqueeze(-1).to(source.dtype)
+        leave_out = torch.zeros(*history.shape, source.shape[1])
+        leave_out[where] = source[index] * in_content
+        features["content_leave_out"] = leave_out
     retrieval_label = torch.zeros_like(index) if sampled_softmax else item_rows[index]
     labels: dict[str, Tensor] = {retrieval_task: retrieval_label}
     masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}
