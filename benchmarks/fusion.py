@@ -77,6 +77,9 @@ DATASETS: dict[str, dict[str, Any]] = {
     "amazon-mi": {
         "config": "configs/amazon-musical-instruments.yaml",
         "sequential": "configs/amazon-mi-sequential.yaml",
+        # the sequential preset's settings for random splits, chosen on validation there
+        # (benchmarks/results/sequential_selection_amazon-mi-random.md)
+        "sequential_random": ["model.params.encoder=pooled", "model.params.history_order=shuffled"],
         "fusion": "configs/fusion/amazon-musical-instruments.yaml",
         "formula": "mtl_interest * (0.6 + 0.1 * mtl_rating) * (0.5 + 0.5 * mtl_sentiment)",
         "params": {
@@ -211,8 +214,10 @@ def one_seed(
     inputs: dict[str, FusionInput] = {}
     sequential_matrices: dict[str, np.ndarray] = {}
     if sequential and "sequential" in spec:
+        random_split = "data.split.strategy=random" in overrides
+        extra = list(spec.get("sequential_random", [])) if random_split else []
         seq_config = load_config(
-            ExperimentConfig, ROOT / spec["sequential"], [*overrides, f"seed={seed}"]
+            ExperimentConfig, ROOT / spec["sequential"], [*overrides, *extra, f"seed={seed}"]
         )
         sequential_matrices, seq_timings = sequential_scores(
             seq_config, settings, console, data, run_dir.with_name(run_dir.name + "-seq"), users

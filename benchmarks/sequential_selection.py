@@ -41,6 +41,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 PRESETS = {
     "ml-100k": "configs/ml-100k-sequential.yaml",
     "amazon-mi": "configs/amazon-mi-sequential.yaml",
+    "amazon-gift-cards": "configs/amazon-gift-cards-sequential.yaml",
+    "amazon-magazine": "configs/amazon-magazine-sequential.yaml",
 }
 MONITOR = "ranking (all)"
 
