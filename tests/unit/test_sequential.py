@@ -433,3 +433,37 @@ def test_sampled_softmax_puts_the_target_first_corrects_by_log_q_and_masks_hits(
     with torch.no_grad():
         full = model({"history": history, "target_item": target})["interest"]
     assert full.shape == (len(targets), N_ITEMS)  # evaluation scores the whole catalogue
+
+
+def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
+    torch.manual_seed(0)
+    weights = torch.rand(N_ITEMS, N_ITEMS)
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
+    specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS)}
+    model = SequentialRecommender(
+        items,
+        16,
+        specs,
+        {},
+        "interest",
+        {},
+        max_len=8,
+        layers=1,
+        n_heads=2,
+        dropout=0.0,
+        item_item=True,
+        item_item_weights=weights,
+    ).eval()
+    assert model.item_item is None and model.item_item_scale is not None
+    # the weights are not trained, the scale is
+    assert "item_item_fixed" in model.state_dict()
+    assert not any(p is model.item_item_fixed for p in model.parameters())
+    history = torch.tensor([[PAD, START, 1 + OFFSET, 4 + OFFSET]])
+    with torch.no_grad():
+        without = model.retrieval_logits(model.user_states(history), model.items())
+        scores = model.score_items(history)
+    # item 0 has no training id (vocabulary index 0): cold items get no item-to-item score
+    expected = without + 10.0 * (weights[1] + weights[4]) * (torch.arange(N_ITEMS) > 0)
+    torch.testing.assert_close(scores, expected)
+    with pytest.raises(ValueError, match="set item_item"):
+        SequentialRecommender(items, 16, specs, {}, "interest", {}, item_item_weights=weights)

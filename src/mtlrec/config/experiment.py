@@ -19,7 +19,8 @@ class TextTuning(StrictModel):
     ``mode``: ``top_k`` (the last ``top_k`` transformer layers train) or ``lora`` (rank
     ``lora_r`` adapters); ``lr`` for the LM's trainable weights, ``head_lr`` for the
     classifier; ``max_length`` tokens per text; ``balanced``: class-weighted
-    cross-entropy."""
+    cross-entropy; ``seed`` of the tuning (its own: runs of several experiment seeds share
+    one tuned LM, a stage of its own)."""
 
     task: str = "sentiment"
     mode: Literal["top_k", "lora"] = "top_k"
@@ -31,6 +32,7 @@ class TextTuning(StrictModel):
     head_lr: float = Field(default=1e-3, gt=0)
     max_length: int = Field(default=128, ge=8)
     balanced: bool = True
+    seed: int = 0
 
     def fingerprint(self) -> str:
         """A stable name of these settings (part of the tuned LM's cache key)."""

@@ -64,6 +64,9 @@ class SequentialArchitecture(Architecture):
     random order per user every epoch, for random splits); ``layers``, ``heads``,
     ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
     the item vector; ``item_bias`` a learned retrieval-score offset per train item;
+    ``item_item`` a linear item-to-item term in the retrieval score, learned, or with
+    ``item_item_ease`` (an L2 strength) EASE's closed-form weights on the training
+    interactions, fixed, under a learned scale;
     ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
     logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
     (``pair``: state and item, the default; ``review``: its own review text and the item;
@@ -86,6 +89,7 @@ class SequentialArchitecture(Architecture):
     use_attributes: bool = True
     item_bias: bool = True
     item_item: bool = False
+    item_item_ease: float | None = None
     item_reviews: bool = False
     item_norm: bool = True
     sampled_negatives: int | None = None

@@ -36,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtlrec.core.types import Predictions, TaskSpec
@@ -240,6 +241,7 @@ class SequentialRecommender(TaskModel):
 
     warm: Tensor
     item_tokens: Tensor
+    item_item_fixed: Tensor
     sampling_q: Tensor
     log_q: Tensor
 
@@ -262,10 +264,13 @@ class SequentialRecommender(TaskModel):
         item_tokens: Tensor | None = None,
         sampled_negatives: int | None = None,
         item_counts: Tensor | None = None,
+        item_item_weights: Tensor | None = None,
     ) -> None:
         super().__init__()
         if sampled_negatives and item_item:
             raise ValueError("sampled_negatives is for large catalogues; item_item is not")
+        if item_item_weights is not None and not item_item:
+            raise ValueError("item_item_weights are the item-to-item term's: set item_item")
         self.items, self.dim, self.max_len = items, dim, max_len
         self.specs, self.retrieval_task = dict(specs), retrieval_task
         self.task_inputs = {t: task_inputs.get(t, "pair") for t in heads}
@@ -286,10 +291,23 @@ class SequentialRecommender(TaskModel):
         # history token -> a score for every item, summed over the history (a linear
         # item-to-item layer, as SLIM / EASE); only train items get such scores
         self.item_item = (
-            nn.Embedding(n_items + OFFSET, n_items, padding_idx=PAD) if item_item else None
+            nn.Embedding(n_items + OFFSET, n_items, padding_idx=PAD)
+            if item_item and item_item_weights is None
+            else None
         )
         if self.item_item is not None:
             nn.init.zeros_(self.item_item.weight)
+        # or fixed closed-form weights (N_items, N_items) (EASE on the training
+        # interactions), scaled by a learned factor: a linear item-to-item part the network
+        # corrects; kept in the state dict (rows: tokens, padding and start give nothing)
+        fixed = torch.zeros(0, 0)
+        if item_item_weights is not None:
+            fixed = torch.zeros(n_items + OFFSET, n_items)
+            fixed[OFFSET:] = item_item_weights.float()
+        self.register_buffer("item_item_fixed", fixed)
+        self.item_item_scale = (
+            nn.Parameter(torch.tensor(10.0)) if item_item_weights is not None else None
+        )
         self.register_buffer("warm", (items.vocab_index > 0).float(), persistent=False)
         # each item's LM tokens (N_items, L_tok), for heads that read them (self-attention)
         self.register_buffer(
@@ -312,9 +330,13 @@ class SequentialRecommender(TaskModel):
         """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` running
         sums over positions ``<= t`` (``cumulative``) or ``(B, N_items)`` over the whole
         history; 0 without ``item_item``. Training drops whole history tokens."""
-        if self.item_item is None:
+        if self.item_item is None and self.item_item_scale is None:
             return 0.0
-        rows = self.item_item(history)  # (B, L, N)
+        if self.item_item is not None:
+            rows = self.item_item(history)  # (B, L, N)
+        else:
+            assert self.item_item_scale is not None
+            rows = F.embedding(history, self.item_item_fixed) * self.item_item_scale
         if self.training and self.token_dropout > 0:
             keep = torch.rand(history.shape, device=history.device) >= self.token_dropout
             rows = rows * (keep.unsqueeze(-1).to(rows.dtype) / (1 - self.token_dropout))

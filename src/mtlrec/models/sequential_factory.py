@@ -54,6 +54,7 @@ def sequential_model(
     review_content: tuple[Tensor, Tensor] | None = None,
     review_dim: int | None = None,
     item_counts: Tensor | None = None,
+    item_item_weights: Tensor | None = None,
 ) -> SequentialRecommender:
     """The untrained sequential model of ``config`` over ``entities``.
 
@@ -61,12 +62,22 @@ def sequential_model(
     ``review_content``: the training reviews' LM embedding sum ``(N_items, D)`` and count
     ``(N_items,)`` per item (with ``item_reviews``); ``review_dim``: the width of a review
     embedding (for tasks that read their own review); ``item_counts`` ``(N_items,)``:
-    training interactions per item (the sampled softmax's proposal)."""
+    training interactions per item (the sampled softmax's proposal);
+    ``item_item_weights`` ``(N_items, N_items)``: the fixed item-to-item weights of
+    ``item_item_ease`` (None: zeros, for weights loaded from a state dict next)."""
     params = sequential_params(config)
     text = entities.tables.get("items.text") if params.use_text else None
     n_ids = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 1
     if params.item_reviews and review_content is None:
         raise ValueError("item_reviews needs the review content per item")
+    if params.item_item_ease is not None:
+        if not params.item_item:
+            raise ValueError("item_item_ease sets the item-to-item term's weights: set item_item")
+        n_items = len(entities.item_ids)
+        if item_item_weights is None:
+            item_item_weights = torch.zeros(n_items, n_items)
+    else:
+        item_item_weights = None
     items = ItemEncoder(
         entities.item_vocab_index,
         n_ids,
@@ -107,6 +118,7 @@ def sequential_model(
         item_tokens=entities.tables.get("items.tokens"),
         sampled_negatives=params.sampled_negatives,
         item_counts=item_counts if params.sampled_negatives else None,
+        item_item_weights=item_item_weights,
     )
 
 

@@ -259,7 +259,7 @@ def tuned_review_encoder(
         part(0),
         part(1),
         data.specs[task].n_outputs,
-        seed=config.seed,
+        seed=tuning.seed,
         log=console.print,
     )
 

@@ -113,12 +113,27 @@ def item_review_content(data: RunData) -> tuple[Tensor, Tensor]:
     return total, count
 
 
+def item_item_ease(data: RunData, l2: float) -> Tensor:
+    """EASE's closed-form item-to-item weights ``(N_items, N_items)`` on the TRAINING
+    interactions only (:class:`mtlrec.baselines.ease.EASERecommender`)."""
+    from mtlrec.baselines.ease import EASERecommender
+
+    ranking = ranking_data(
+        data.examples, len(data.entities.user_ids), len(data.entities.item_ids)
+    )
+    model = EASERecommender(l2=l2).fit(ranking.train)
+    return torch.from_numpy(model.weights_)
+
+
 def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
     """The untrained sequential model of ``config`` over the run's items
     (:func:`~mtlrec.models.sequential_factory.sequential_model`), output biases at the
     training label priors."""
     params = sequential_params(config)
     reviews = data.examples.features.get("own_review")
+    ease = None
+    if params.item_item_ease is not None:
+        ease = item_item_ease(data, params.item_item_ease)
     model = sequential_model(
         config,
         data.entities,
@@ -130,6 +145,7 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
             data.examples.features["item_row"][data.examples.split == 0],
             minlength=len(data.entities.item_ids),
         ),
+        item_item_weights=ease,
     )
     init_heads_from_priors({t: cast(Head, h) for t, h in model.heads.items()}, data, None)
     return model
