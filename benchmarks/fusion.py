@@ -64,6 +64,15 @@ DATASETS: dict[str, dict[str, Any]] = {
     "ml-100k": {
         "config": "configs/ml-100k-interest.yaml",
         "sequential": "configs/ml-100k-sequential.yaml",
+        # the sequential preset's settings for random splits, chosen on validation there
+        # (benchmarks/results/sequential_selection_ml-100k-random.md)
+        "sequential_random": [
+            "model.params.encoder=pooled",
+            "model.params.history_order=shuffled",
+            "model.params.max_len=200",
+            "model.params.stride=200",
+            "model.params.item_item=true",
+        ],
         "fusion": "configs/fusion/ml-100k.yaml",
         "formula": "mtl_interest * (0.5 + 0.5 * mtl_like) * (0.6 + 0.1 * mtl_rating)",
         "params": {
@@ -214,10 +223,15 @@ def one_seed(
     inputs: dict[str, FusionInput] = {}
     sequential_matrices: dict[str, np.ndarray] = {}
     if sequential and "sequential" in spec:
-        random_split = "data.split.strategy=random" in overrides
-        extra = list(spec.get("sequential_random", [])) if random_split else []
+        # the run's split (the preset's own may be another protocol), and on a random
+        # split the settings validated there
+        split = config.data.split
+        extra = list(spec.get("sequential_random", [])) if split.strategy == "random" else []
         seq_config = load_config(
             ExperimentConfig, ROOT / spec["sequential"], [*overrides, *extra, f"seed={seed}"]
+        )
+        seq_config = seq_config.model_copy(
+            update={"data": seq_config.data.model_copy(update={"split": split})}
         )
         sequential_matrices, seq_timings = sequential_scores(
             seq_config, settings, console, data, run_dir.with_name(run_dir.name + "-seq"), users
