@@ -139,7 +139,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "frozen": ("head over the frozen LM review embedding", []),
     "tuned": (
         "LM top-2 layers fine-tuned on the training reviews first (staged)",
-        ["text.tune_reviews={top_k: 2, epochs: 3, max_length: 128}"],
+        ["text.tune_reviews={top_k: 2, epochs: 1, max_length: 128}"],
     ),
 }
 """The multi-task model's variants: the preset, and the preset with ``text.tune_reviews``."""
@@ -190,7 +190,7 @@ def main() -> None:
     previous = json.loads(out_json.read_text()) if out_json.is_file() else {}
     alone = previous.get("tuned_lm_alone")
     if args.lm_alone:
-        settings_alone = TuningSettings(top_k=2, epochs=3, max_length=128)
+        settings_alone = TuningSettings(top_k=2, epochs=1, max_length=128)
         alone = tuned_lm_baseline(review_frame(config, settings), settings_alone)
         print(f"tuned LM alone: {alone['test_macro_f1']:.4f}")
     models: dict[str, Any] = dict(previous.get("models", {}))

@@ -12,6 +12,7 @@ from mtlrec.data.examples import ExampleSet
 from mtlrec.models.heads import HEADS
 from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.sequential import OFFSET, PAD, START, ItemEncoder, SequentialRecommender
+from mtlrec.training.refit import refit_heads
 from mtlrec.training.sequences import (
     SequenceLoader,
     UserSequences,
@@ -467,3 +468,47 @@ def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
     torch.testing.assert_close(scores, expected)
     with pytest.raises(ValueError, match="set item_item"):
         SequentialRecommender(items, 16, specs, {}, "interest", {}, item_item_weights=weights)
+
+
+def test_refit_heads_trains_only_the_heads_and_keeps_each_heads_best_epoch() -> None:
+    users = [u for u in range(6) for _ in range(5)]
+    items = [(u + k) % N_ITEMS for u in range(6) for k in range(5)]
+    examples = _examples(users, items, [0] * len(users))
+    examples.labels["rating"] = torch.tensor([float(i % 5) for i in items])  # item-determined
+    examples.masks["rating"] = torch.ones(len(users), dtype=torch.bool)
+    train = UserSequences.build(examples, np.arange(len(users)), [0])
+    loader = SequenceLoader(examples, train, 4, 8, "interest", ["interest", "rating"], seed=0)
+    tasks = {"rating": TaskSpec("rating", "regression", 1)}
+    model = _model(tasks=tasks, inputs={"rating": "item"})
+    shared = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("heads.")}
+    batch = next(loader.batches(0))
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            out = model(batch.features)["rating"].reshape(-1)
+        rmse = float(((out - batch.labels["rating"]) ** 2).mean().sqrt())
+        return {"valid/rating/rmse": rmse}
+
+    before = validate()["valid/rating/rmse"]
+    result = refit_heads(
+        model,
+        model.heads,
+        model.specs,
+        ["rating"],
+        loader,
+        validate,
+        epochs=30,
+        patience=5,
+        lr=0.05,
+    )
+    after = validate()["valid/rating/rmse"]
+    assert after < before and result.best["rating"] == pytest.approx(after)
+    assert result.best_epoch["rating"] >= 0 and result.epochs_run >= 1
+    # nothing outside the heads moved, and every parameter trains again afterwards
+    for key, value in model.state_dict().items():
+        if key in shared:
+            torch.testing.assert_close(value, shared[key])
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="no head"):
+        refit_heads(model, model.heads, model.specs, ["genres"], loader, validate, 1, 1)

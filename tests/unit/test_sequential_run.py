@@ -36,11 +36,13 @@ def test_sequential_run_trains_evaluates_and_reloads(tmp_path: Path) -> None:
         tmp_path,
         model=SEQUENTIAL,
         tasks={"interest": {}, "rating": {"loss": "huber"}, "sentiment": {}},
-        training={"epochs": 2, "batch_size": 16},
+        training={"epochs": 2, "batch_size": 16, "refit_heads": {"epochs": 2, "patience": 1}},
         weighting={"name": "static"},
     )
     results = json.loads((run_dir / "results.json").read_text())
     assert results["architecture"] == "sequential"
+    refit = json.loads((run_dir / "refit_heads.json").read_text())
+    assert set(refit["best_epoch"]) == {"rating", "sentiment"} and refit["epochs_run"] >= 1
     assert results["tasks"]["interest"] == "multiclass"  # one class per item: full softmax
     test = results["results"]["test"]
     assert test["ranking (all)"]["n_users"] == 40  # leave-one-out: one test item per user

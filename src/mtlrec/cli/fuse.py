@@ -75,8 +75,9 @@ def recommend_command(
     tasks = list(fused.cascade.tasks)
     table = Table(
         title=f"top {k} for user {user} ({fused.fusion_config.fusion.name} fusion)",
-        caption="per-task scores: head outputs (probability / prediction); retrieved by: "
-        "retriever#rank; stage: how the final position was chosen (fused # = rank before MMR)",
+        caption="per-task scores: head outputs (probability / prediction; a sequential "
+        "model's retrieval task: its logit); retrieved by: retriever#rank; stage: how the "
+        "final position was chosen (fused # = rank before MMR)",
     )
     table.add_column("#", justify="right")
     table.add_column("item", no_wrap=True)

@@ -107,6 +107,18 @@ class NegativeSamplingConfig(StrictModel):
     strategy: Literal["uniform", "popularity"] = "uniform"
 
 
+class RefitHeadsConfig(StrictModel):
+    """A last stage after joint training (:mod:`mtlrec.training.refit`): the heads of
+    ``tasks`` (None: every auxiliary task) retrained on the frozen shared model, each
+    keeping its best epoch by its own validation metric; up to ``epochs`` epochs, stopping
+    after ``patience`` epochs without a head improving."""
+
+    tasks: list[str] | None = None
+    epochs: int = Field(default=20, ge=1)
+    patience: int = Field(default=3, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+
+
 class TrainingConfig(StrictModel):
     """Optimisation settings of the one Trainer."""
 
@@ -124,6 +136,7 @@ class TrainingConfig(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str = "cpu"
     early_stopping: EarlyStoppingConfig | None = None
+    refit_heads: RefitHeadsConfig | None = None
     negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)
     eval_negatives: int = Field(default=1, ge=0)
 

@@ -13,8 +13,9 @@ protocol with ``state . v(item)`` (one matrix product per chunk of users).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,6 +40,7 @@ from mtlrec.models.sequential_factory import (
 )
 from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
+from mtlrec.training.refit import refit_heads
 from mtlrec.training.sequences import SequenceLoader, UserSequences, held_out_batches
 from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting.base import weighting_for_tasks
@@ -339,4 +341,19 @@ def train_sequential(
     )
     last = run_dir / "checkpoints" / "last.pt"
     trainer.fit(loader, validate, resume_from=last if resume and last.exists() else None)
+    refit = config.training.refit_heads
+    if refit is not None:
+        tasks = refit.tasks if refit.tasks is not None else list(model.heads)
+        result = refit_heads(
+            model,
+            {t: model.heads[t] for t in model.heads},
+            model.specs,
+            tasks,
+            loader,
+            lambda: validate(model),
+            refit.epochs,
+            refit.patience,
+            refit.lr,
+        )
+        (run_dir / "refit_heads.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
     return model, trainer, seq
