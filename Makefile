@@ -27,7 +27,7 @@ DEMO_EPOCHS ?= 20
 demo: install
 	$(VENV)/bin/mtlrec data prepare ml-100k --out runs/data/ml-100k
 	$(VENV)/bin/mtlrec train --config configs/ml-100k-sequential.yaml --out runs/ml-100k \
-		--set training.epochs=$(DEMO_EPOCHS)
+		--set training.epochs=$(DEMO_EPOCHS) --set training.refit_heads=null
 
 # The report's browser test (tests/integration/test_report_browser.py) opens the HTML in
 # headless Chromium through selenium; it fails, never skips, without a browser. Debian's

@@ -202,6 +202,8 @@ def main() -> None:
         "seeds": args.seeds,
         "datasets": {},
     }
+    if args.out.is_file():  # other datasets of an earlier run stay (rerun one at a time)
+        output["datasets"] = dict(json.loads(args.out.read_text()).get("datasets", {}))
     for dataset in args.datasets:
         overrides = [f"training.epochs={args.epochs}"] if args.epochs else []
         base = load_config(ExperimentConfig, ROOT / PRESETS[dataset], overrides)
