@@ -72,6 +72,7 @@ DATASETS: dict[str, dict[str, Any]] = {
             "model.params.max_len=200",
             "model.params.stride=200",
             "model.params.item_item=true",
+            "model.params.item_item_ease=500",
         ],
         "fusion": "configs/fusion/ml-100k.yaml",
         "formula": "mtl_interest * (0.5 + 0.5 * mtl_like) * (0.6 + 0.1 * mtl_rating)",

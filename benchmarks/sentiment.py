@@ -149,8 +149,6 @@ def model_seed(variant: str, seed: int, runs: Path, settings: FetchSettings) -> 
     """The sequential model's test sentiment metrics for one variant and seed (trained
     once; a run whose ``results.json`` exists is read back)."""
     run_dir = runs / variant / f"seed{seed}"
-    if variant == "frozen" and (runs / f"seed{seed}" / "results.json").is_file():
-        run_dir = runs / f"seed{seed}"  # runs of the frozen preset from before the variants
     results = run_dir / "results.json"
     if not results.is_file():
         overrides = [*VARIANTS[variant][1], f"seed={seed}"]
