@@ -59,7 +59,10 @@ def artifact_version(files: dict[str, dict[str, Any]], created: datetime) -> str
 
 
 def _input_description(run: TrainedRun) -> dict[str, Any]:
-    """Each model input (a batch feature): dtype and shape with the batch axis named."""
+    """Each model input (a batch feature): dtype and shape with the batch axis named (the
+    sequential model reads history tokens, see :mod:`mtlrec.models.sequential`)."""
+    if isinstance(run.model, SequentialRecommender):
+        return {"history": {"dtype": "int64", "shape": ["batch", run.model.max_len]}}
     return {
         name: {
             "dtype": str(value.dtype).removeprefix("torch."),

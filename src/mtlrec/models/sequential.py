@@ -299,12 +299,12 @@ class SequentialRecommender(TaskModel):
             nn.init.zeros_(self.item_item.weight)
         # or fixed closed-form weights (N_items, N_items) (EASE on the training
         # interactions), scaled by a learned factor: a linear item-to-item part the network
-        # corrects; kept in the state dict (rows: tokens, padding and start give nothing)
+        # corrects; in the state dict when used (rows: tokens, padding and start give 0)
         fixed = torch.zeros(0, 0)
         if item_item_weights is not None:
             fixed = torch.zeros(n_items + OFFSET, n_items)
             fixed[OFFSET:] = item_item_weights.float()
-        self.register_buffer("item_item_fixed", fixed)
+        self.register_buffer("item_item_fixed", fixed, persistent=item_item_weights is not None)
         self.item_item_scale = (
             nn.Parameter(torch.tensor(10.0)) if item_item_weights is not None else None
         )
