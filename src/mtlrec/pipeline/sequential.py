@@ -120,9 +120,7 @@ def item_item_ease(data: RunData, l2: float) -> Tensor:
     interactions only (:class:`mtlrec.baselines.ease.EASERecommender`)."""
     from mtlrec.baselines.ease import EASERecommender
 
-    ranking = ranking_data(
-        data.examples, len(data.entities.user_ids), len(data.entities.item_ids)
-    )
+    ranking = ranking_data(data.examples, len(data.entities.user_ids), len(data.entities.item_ids))
     model = EASERecommender(l2=l2).fit(ranking.train)
     return torch.from_numpy(model.weights_)
 
