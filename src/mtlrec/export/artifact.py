@@ -68,13 +68,8 @@ from mtlrec.fusion.cascade import Cascade
 from mtlrec.models.architectures import Architecture
 from mtlrec.models.factory import build_model
 from mtlrec.models.multitask import MultiTaskModel, TaskModel
-from mtlrec.models.scoring import head_scorer, ranking_tasks
 from mtlrec.models.sequential import SequentialRecommender
-from mtlrec.models.sequential_factory import (
-    sequential_head_scorer,
-    sequential_params,
-    sequential_ranking_tasks,
-)
+from mtlrec.models.sequential_factory import model_head_scorer, model_ranking_tasks
 from mtlrec.retrieval.faiss_index import ItemIndex
 
 FORMAT = "mtlrec-artifact"
@@ -135,18 +130,13 @@ class Artifact:
 
     def head_scorer(self, tasks: Sequence[str]) -> HeadScorer:
         """The model's values of ``tasks`` per (known user row, item row) pair."""
-        if isinstance(self.model, SequentialRecommender):
-            max_len = sequential_params(self.config).max_len
-            return sequential_head_scorer(self.model, self.histories or {}, max_len, tasks)
-        assert isinstance(self.model, MultiTaskModel)
-        return head_scorer(self.model, self.parts.entities, tasks)
+        return model_head_scorer(
+            self.model, self.config, self.parts.entities, lambda: self.histories or {}, tasks
+        )
 
     def ranking_tasks(self, tasks: Sequence[str] | None) -> list[str]:
         """The model's tasks that score a (user, item) pair: ``tasks`` checked, or all."""
-        if isinstance(self.model, SequentialRecommender):
-            return sequential_ranking_tasks(self.model, tasks)
-        assert isinstance(self.model, MultiTaskModel)
-        return ranking_tasks(self.model, tasks)
+        return model_ranking_tasks(self.model, tasks)
 
     @property
     def entities(self) -> EntityData:

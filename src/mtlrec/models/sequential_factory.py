@@ -10,7 +10,7 @@ the fusion cascade and the service alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ from mtlrec.core.types import HeadScorer, TaskSpec
 from mtlrec.data.examples import EntityData
 from mtlrec.models.architectures import Architecture, SequentialArchitecture
 from mtlrec.models.heads import HEADS, Head
-from mtlrec.models.scoring import SCORABLE_KINDS, head_value
+from mtlrec.models.multitask import MultiTaskModel, TaskModel
+from mtlrec.models.scoring import SCORABLE_KINDS, head_scorer, head_value, ranking_tasks
 from mtlrec.models.sequential import ItemEncoder, SequentialRecommender, history_tokens
 
 
@@ -183,3 +184,29 @@ def sequential_head_scorer(
         return out
 
     return score
+
+
+def model_ranking_tasks(model: TaskModel, tasks: Sequence[str] | None) -> list[str]:
+    """The tasks of either architecture used as fusion sources: ``tasks`` (checked) or all
+    that give one number per (user, item) pair."""
+    if isinstance(model, SequentialRecommender):
+        return sequential_ranking_tasks(model, tasks)
+    assert isinstance(model, MultiTaskModel)
+    return ranking_tasks(model, tasks)
+
+
+def model_head_scorer(
+    model: TaskModel,
+    config: ExperimentConfig,
+    entities: EntityData,
+    histories: Callable[[], Mapping[int, np.ndarray]],
+    tasks: Sequence[str],
+    device: str = "cpu",
+) -> HeadScorer:
+    """Either architecture as a :data:`HeadScorer`: the pointwise model from the users'
+    ids and profiles, the sequential one from ``histories()`` (asked only for it)."""
+    if isinstance(model, SequentialRecommender):
+        max_len = sequential_params(config).max_len
+        return sequential_head_scorer(model, histories(), max_len, tasks)
+    assert isinstance(model, MultiTaskModel)
+    return head_scorer(model, entities, tasks, device)

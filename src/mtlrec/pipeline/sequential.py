@@ -144,7 +144,9 @@ def build_sequential_model(config: ExperimentConfig, data: RunData) -> Sequentia
         item_counts=torch.bincount(
             data.examples.features["item_row"][data.examples.split == 0],
             minlength=len(data.entities.item_ids),
-        ),
+        )
+        if params.sampled_negatives
+        else None,
         item_item_weights=ease,
     )
     init_heads_from_priors({t: cast(Head, h) for t, h in model.heads.items()}, data, None)

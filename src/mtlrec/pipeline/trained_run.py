@@ -27,13 +27,11 @@ from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation.protocol import RankingData, ranking_data
 from mtlrec.fusion.rerank import category_vectors
 from mtlrec.models.architectures import Architecture
-from mtlrec.models.multitask import MultiTaskModel, TaskModel
-from mtlrec.models.scoring import head_scorer, ranking_tasks
-from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.multitask import TaskModel
 from mtlrec.models.sequential_factory import (
-    sequential_head_scorer,
+    model_head_scorer,
+    model_ranking_tasks,
     sequential_params,
-    sequential_ranking_tasks,
 )
 from mtlrec.pipeline.experiment import build_run_model, check_prepared_record, load_config_file
 from mtlrec.pipeline.item_content import item_content_embeddings, item_content_texts
@@ -56,10 +54,7 @@ class TrainedRun:
     def ranking_tasks(self, tasks: Sequence[str] | None) -> list[str]:
         """The model's tasks used as fusion sources: ``tasks`` (checked) or all that give
         one number per (user, item) pair."""
-        if isinstance(self.model, SequentialRecommender):
-            return sequential_ranking_tasks(self.model, tasks)
-        assert isinstance(self.model, MultiTaskModel)
-        return ranking_tasks(self.model, tasks)
+        return model_ranking_tasks(self.model, tasks)
 
     def histories(self, split: str = "test") -> dict[int, np.ndarray]:
         """Each user's history as known before ``split`` (item rows, oldest first): what
@@ -74,11 +69,14 @@ class TrainedRun:
     def head_scorer(self, tasks: Sequence[str], split: str = "test") -> HeadScorer:
         """The model's values of ``tasks`` per (user row, item row) pair, as known before
         ``split`` (``test``: everything train and valid showed, as when recommending)."""
-        if isinstance(self.model, SequentialRecommender):
-            max_len = sequential_params(self.config).max_len
-            return sequential_head_scorer(self.model, self.histories(split), max_len, tasks)
-        assert isinstance(self.model, MultiTaskModel)
-        return head_scorer(self.model, self.data.entities, tasks, self.config.training.device)
+        return model_head_scorer(
+            self.model,
+            self.config,
+            self.data.entities,
+            lambda: self.histories(split),
+            tasks,
+            self.config.training.device,
+        )
 
     def item_texts(self) -> list[str]:
         """One content text per item row (see :mod:`mtlrec.pipeline.item_content`)."""
