@@ -136,13 +136,30 @@ def tuned_lm_baseline(frame: pl.DataFrame, settings: TuningSettings) -> dict[str
 
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "frozen": ("head over the frozen LM review embedding", []),
+    "frozen": (
+        "head over the frozen LM review embedding, no calibration",
+        ["training.refit_heads.calibrate=[]"],
+    ),
     "tuned": (
-        "LM top-2 layers fine-tuned on the training reviews first (staged)",
-        ["text.tune_reviews={top_k: 2, epochs: 1, max_length: 128}"],
+        "LM top-2 layers fine-tuned 1 epoch on the training reviews first (staged), no calibration",
+        [
+            "text.tune_reviews={top_k: 2, epochs: 1, max_length: 128}",
+            "training.refit_heads.calibrate=[]",
+        ],
+    ),
+    "frozen-calibrated": (
+        "head over the frozen LM review embedding, decision offsets chosen on valid",
+        [],
+    ),
+    "tuned-all-calibrated": (
+        "all 6 LM layers fine-tuned up to 3 epochs on the training reviews first (staged), "
+        "decision offsets chosen on valid",
+        ["text.tune_reviews={top_k: 6, epochs: 3, max_length: 128}"],
     ),
 }
-"""The multi-task model's variants: the preset, and the preset with ``text.tune_reviews``."""
+"""The multi-task model's variants: the preset (whose sentiment head is calibrated on
+validation), and the preset with ``text.tune_reviews``. The two uncalibrated variants are
+runs made before the preset calibrated; their runs are read back."""
 
 
 def model_seed(variant: str, seed: int, runs: Path, settings: FetchSettings) -> dict[str, Any]:

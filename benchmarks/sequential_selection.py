@@ -43,6 +43,7 @@ PRESETS = {
     "amazon-mi": "configs/amazon-mi-sequential.yaml",
     "amazon-gift-cards": "configs/amazon-gift-cards-sequential.yaml",
     "amazon-magazine": "configs/amazon-magazine-sequential.yaml",
+    "retailrocket": "configs/retailrocket-sequential.yaml",
 }
 MONITOR = "ranking (all)"
 
@@ -96,6 +97,46 @@ def run_one(
     }
 
 
+REFERENCE_PARAMS: dict[str, dict[str, Any]] = {
+    "ease": {"l2": 500.0},
+    "item_knn": {"neighbours": 100, "shrink": 10.0},
+    "user_knn": {"neighbours": 100, "shrink": 10.0},
+}
+
+
+def reference_rows(
+    dataset: str, protocol: str, names: list[str], settings: FetchSettings
+) -> dict[str, Any]:
+    """Classic baselines fitted on the same split's training interactions, for context
+    beside the candidates: validation and test NDCG@10 (full ranking, earlier splits'
+    items excluded; never used to choose)."""
+    from mtlrec.baselines import make_baseline
+    from mtlrec.evaluation.protocol import evaluate_ranking, ranking_data
+    from mtlrec.pipeline.run_data import load_run_data
+
+    config = load_config(ExperimentConfig, ROOT / PRESETS[dataset], PROTOCOLS[protocol])
+    data = load_run_data(config, settings, Console(quiet=True))
+    ranking = ranking_data(data.examples, len(data.entities.user_ids), len(data.entities.item_ids))
+    rows = {}
+    for name in names:
+        model = make_baseline(name, **REFERENCE_PARAMS.get(name, {}))
+        start = time.perf_counter()
+        model.fit(ranking.train, None)
+        fit_s = time.perf_counter() - start
+        rows[name] = {
+            "params": REFERENCE_PARAMS.get(name, {}),
+            "fit_s": round(fit_s, 2),
+            **{
+                f"{split}_ndcg@10": evaluate_ranking(ranking, split, model.score_fn(), (10,))[
+                    "all"
+                ]["ndcg@10"]
+                for split in ("valid", "test")
+            },
+        }
+        print(f"reference {name}: {rows[name]}", flush=True)
+    return rows
+
+
 def write_markdown(path: Path, payload: dict[str, Any]) -> None:
     rows = []
     for name, entry in payload["candidates"].items():
@@ -126,6 +167,21 @@ def write_markdown(path: Path, payload: dict[str, Any]) -> None:
             f"{np.median([r['median_epoch_s'] or 0 for r in runs]):.1f} | "
             f"{', '.join(sorted({r.get('code', 'not recorded') for r in runs}))} |"
         )
+    references = payload.get("references", {})
+    if references:
+        lines += [
+            "",
+            "Reference baselines on the same split, fitted on the training interactions "
+            "(context only):",
+            "",
+            "| baseline | params | valid NDCG@10 | test NDCG@10 |",
+            "|---|---|---|---|",
+            *(
+                f"| {name} | `{row['params']}` | {row['valid_ndcg@10']:.4f} | "
+                f"{row['test_ndcg@10']:.4f} |"
+                for name, row in references.items()
+            ),
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -136,8 +192,14 @@ def main() -> None:
     parser.add_argument(
         "--candidate",
         action="append",
-        required=True,
+        default=[],
         help="name=override;override (overrides separated by ';')",
+    )
+    parser.add_argument(
+        "--references",
+        nargs="*",
+        default=[],
+        help="classic baselines to record beside the candidates (e.g. ease item_knn)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -153,6 +215,13 @@ def main() -> None:
         if out.exists()
         else {"dataset": args.dataset, "protocol": args.protocol, "candidates": {}}
     )
+    if args.references:
+        rows = reference_rows(args.dataset, args.protocol, args.references, settings)
+        if out.exists():
+            payload = json.loads(out.read_text())
+        payload.setdefault("references", {}).update(rows)
+        out.write_text(json.dumps(payload, indent=1) + "\n")
+        write_markdown(RESULTS / f"{stem}.md", payload)
     for text in args.candidate:
         name, overrides = parse_candidate(text)
         entry = payload["candidates"].setdefault(name, {"overrides": overrides, "runs": []})

@@ -50,11 +50,15 @@ def test_ranking_data_matrices_and_counts() -> None:
     assert data.pairs["test"].cold.tolist() == [False, False, False, True]
 
 
-def test_ranking_data_needs_interaction_examples() -> None:
+def test_ranking_data_needs_interaction_or_pair_examples() -> None:
     examples = _examples()
-    examples.unit = "pair"
-    with pytest.raises(ValueError, match="interaction examples"):
+    examples.unit = "user"
+    with pytest.raises(ValueError, match="interaction or pair examples"):
         ranking_data(examples, 5, 6)
+    examples.unit = "pair"  # one example per interacted (user, item) pair counts the same
+    assert ranking_data(examples, 5, 6).pairs["test"].users.tolist() == (
+        ranking_data(_examples(), 5, 6).pairs["test"].users.tolist()
+    )
 
 
 def test_evaluate_ranking_of_a_perfect_matrix() -> None:

@@ -36,13 +36,22 @@ def test_sequential_run_trains_evaluates_and_reloads(tmp_path: Path) -> None:
         tmp_path,
         model=SEQUENTIAL,
         tasks={"interest": {}, "rating": {"loss": "huber"}, "sentiment": {}},
-        training={"epochs": 2, "batch_size": 16, "refit_heads": {"epochs": 2, "patience": 1}},
+        training={
+            "epochs": 2,
+            "batch_size": 16,
+            "refit_heads": {"epochs": 2, "patience": 1, "calibrate": ["sentiment"]},
+        },
         weighting={"name": "static"},
     )
     results = json.loads((run_dir / "results.json").read_text())
     assert results["architecture"] == "sequential"
     refit = json.loads((run_dir / "refit_heads.json").read_text())
     assert set(refit["best_epoch"]) == {"rating", "sentiment"} and refit["epochs_run"] >= 1
+    calibration = refit["calibration"]["sentiment"]
+    assert calibration["valid_macro_f1_after"] >= calibration["valid_macro_f1_before"]
+    # the offsets live in the head's bias: the saved model's validation F1 is the calibrated one
+    valid_f1 = results["results"]["valid"]["sentiment"]["macro_f1"]
+    assert valid_f1 == pytest.approx(calibration["valid_macro_f1_after"])
     assert results["tasks"]["interest"] == "multiclass"  # one class per item: full softmax
     test = results["results"]["test"]
     assert test["ranking (all)"]["n_users"] == 40  # leave-one-out: one test item per user

@@ -11,7 +11,13 @@ import numpy as np
 import torch
 
 from mtlrec.text import EmbeddingCache, TextEncoder
-from mtlrec.text.tuning import TunedEncoder, TuningSettings, predict_classes, tune_classifier
+from mtlrec.text.tuning import (
+    TunedEncoder,
+    TuningSettings,
+    length_bucketed_batches,
+    predict_classes,
+    tune_classifier,
+)
 
 GOOD = ["works great, love it", "excellent sound, five stars", "perfect, very happy"]
 BAD = ["broke after a day, awful", "terrible build, returned it", "worst purchase, avoid"]
@@ -67,3 +73,16 @@ def test_a_tuned_encoder_tunes_on_a_cache_miss_only(tmp_path: Path) -> None:
     np.testing.assert_array_equal(cache.get_or_encode(again, GOOD), vectors)
     assert calls == [1] and again.result is None  # served from the cache, not tuned again
     assert json.dumps(first.result.to_json())
+
+
+def test_length_bucketed_batches_cover_every_row_once_with_similar_lengths() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 120, size=1000)
+    batches = length_bucketed_batches(lengths, size=32, window=10, rng=np.random.default_rng(1))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(1000))
+    assert all(len(b) <= 32 for b in batches)
+    padded = sum(int(lengths[b].max()) * len(b) for b in batches)
+    plain = length_bucketed_batches(lengths, size=32, window=0, rng=np.random.default_rng(1))
+    assert sorted(np.concatenate(plain).tolist()) == list(range(1000))
+    assert padded < 0.8 * sum(int(lengths[b].max()) * len(b) for b in plain)

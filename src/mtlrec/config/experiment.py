@@ -19,8 +19,9 @@ class TextTuning(StrictModel):
     ``mode``: ``top_k`` (the last ``top_k`` transformer layers train) or ``lora`` (rank
     ``lora_r`` adapters); ``lr`` for the LM's trainable weights, ``head_lr`` for the
     classifier; ``max_length`` tokens per text; ``balanced``: class-weighted
-    cross-entropy; ``seed`` of the tuning (its own: runs of several experiment seeds share
-    one tuned LM, a stage of its own)."""
+    cross-entropy; ``length_buckets``: batches drawn from windows of that many batches
+    sorted by token count (less padding; 0: plain random batches); ``seed`` of the tuning
+    (its own: runs of several experiment seeds share one tuned LM, a stage of its own)."""
 
     task: str = "sentiment"
     mode: Literal["top_k", "lora"] = "top_k"
@@ -32,6 +33,7 @@ class TextTuning(StrictModel):
     head_lr: float = Field(default=1e-3, gt=0)
     max_length: int = Field(default=128, ge=8)
     balanced: bool = True
+    length_buckets: int = Field(default=50, ge=0)
     seed: int = 0
 
     def fingerprint(self) -> str:
@@ -111,12 +113,15 @@ class RefitHeadsConfig(StrictModel):
     """A last stage after joint training (:mod:`mtlrec.training.refit`): the heads of
     ``tasks`` (None: every auxiliary task) retrained on the frozen shared model, each
     keeping its best epoch by its own validation metric; up to ``epochs`` epochs, stopping
-    after ``patience`` epochs without a head improving."""
+    after ``patience`` epochs without a head improving. ``calibrate`` names multiclass
+    tasks whose decision offsets are then chosen on validation macro-F1
+    (:mod:`mtlrec.training.calibrate`) and added to the head's output bias."""
 
     tasks: list[str] | None = None
     epochs: int = Field(default=20, ge=1)
     patience: int = Field(default=3, ge=1)
     lr: float = Field(default=1e-3, gt=0)
+    calibrate: list[str] = Field(default_factory=list)
 
 
 class TrainingConfig(StrictModel):

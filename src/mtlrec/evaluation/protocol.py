@@ -82,10 +82,13 @@ def ranking_data(examples: ExampleSet, n_users: int, n_items: int) -> RankingDat
 
     Every example is an interaction, whatever its labels (a 1-star rating is still an
     interaction): relevance follows the ranking protocol of ``mtlrec train``'s evaluation.
+    Pair examples (one per interacted ``(user, item)`` pair, whatever its behaviours) count
+    the same way.
     """
-    if examples.unit != "interaction":
+    if examples.unit not in ("interaction", "pair"):
         raise ValueError(
-            f"ranking needs interaction examples; this dataset's examples are {examples.unit!r}"
+            "ranking needs interaction or pair examples; this dataset's examples are "
+            f"{examples.unit!r}"
         )
     users = examples.features["user_row"].numpy()
     items = examples.features["item_row"].numpy()

@@ -40,6 +40,7 @@ from mtlrec.models.sequential_factory import (
 )
 from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
+from mtlrec.training.calibrate import Calibration, add_offsets, macro_f1_offsets
 from mtlrec.training.refit import refit_heads
 from mtlrec.training.sequences import SequenceLoader, UserSequences, held_out_batches
 from mtlrec.training.trainer import Trainer, TrainerSettings
@@ -47,10 +48,22 @@ from mtlrec.weighting.base import weighting_for_tasks
 
 
 def time_order(data: RunData) -> np.ndarray:
-    """``(N,)`` each example's rank in time: timestamp, then split, then interaction id."""
+    """``(N,)`` each example's rank in time: timestamp, then split, then interaction id.
+
+    Pair-level examples (one per ``(user, item)`` pair, e.g. Retailrocket's view / cart /
+    purchase labels) carry no time: they are ranked by split, then row, which suits only
+    an order-free use (``history_order: shuffled``, checked by the caller)."""
+    if data.examples.unit == "pair":
+        split = data.examples.split.numpy().astype(np.int64)
+        ranked = np.lexsort((np.arange(len(split)), split))
+        order = np.empty(len(ranked), dtype=np.int64)
+        order[ranked] = np.arange(len(ranked))
+        return order
     inter = data.dataset.tables["interactions"]
     if data.examples.unit != "interaction" or inter.height != len(data.examples):
-        raise ValueError("the sequential model needs one example per interaction")
+        raise ValueError(
+            "the sequential model needs one example per interaction or per (user, item) pair"
+        )
     frame = pl.DataFrame(
         {
             "t": inter["timestamp"].cast(pl.Int64).fill_null(0)
@@ -167,6 +180,11 @@ class SequentialData:
     def of(cls, data: RunData, params: SequentialArchitecture) -> SequentialData:
         """Sequences of ``data``; a test user's history is train + valid (``test_history:
         earlier``, what the exclusion rule treats as known) or train alone."""
+        if data.examples.unit == "pair" and params.history_order != "shuffled":
+            raise ValueError(
+                "pair-level examples carry no time order: set model.params.history_order: "
+                "shuffled (an order-free history)"
+            )
         order = time_order(data)
         items = data.examples.features["item_row"].numpy()
         train = UserSequences.build(data.examples, order, [0])
@@ -355,5 +373,49 @@ def train_sequential(
             refit.patience,
             refit.lr,
         )
-        (run_dir / "refit_heads.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
+        report: dict[str, Any] = asdict(result)
+        if refit.calibrate:
+            report["calibration"] = {
+                task: asdict(c)
+                for task, c in calibrate_heads(config, data, model, seq, refit.calibrate).items()
+            }
+        (run_dir / "refit_heads.json").write_text(json.dumps(report, indent=1) + "\n")
     return model, trainer, seq
+
+
+def calibrate_heads(
+    config: ExperimentConfig,
+    data: RunData,
+    model: SequentialRecommender,
+    seq: SequentialData,
+    tasks: Sequence[str],
+) -> dict[str, Calibration]:
+    """For each multiclass task of ``tasks``: decision offsets chosen on the validation
+    split's macro-F1 (:func:`mtlrec.training.calibrate.macro_f1_offsets`), added to the
+    head's output bias in place; returns them with the validation macro-F1 before/after."""
+    params = sequential_params(config)
+    wrong = [t for t in tasks if t not in model.specs or model.specs[t].kind != "multiclass"]
+    if wrong:
+        raise ValueError(f"calibrate: {wrong} are not multiclass tasks of this model")
+    at = SPLITS.index("valid")
+    batches = held_out_batches(
+        data.examples,
+        seq.histories[at],
+        at,
+        params.max_len,
+        params.retrieval_task,
+        list(tasks),
+        review_text=seq.review_text,
+    )
+    outputs, labels, masks = _collect(model, batches, list(tasks))
+    calibrations = {}
+    for task in tasks:
+        head = model.heads[task]
+        bias = head.output_bias() if isinstance(head, Head) else None
+        if bias is None:
+            raise ValueError(f"calibrate: the head of {task!r} has no output bias")
+        known = masks[task].bool()
+        calibration = macro_f1_offsets(outputs[task][known], labels[task][known].long())
+        add_offsets(bias, calibration.offsets)
+        calibrations[task] = calibration
+    return calibrations
