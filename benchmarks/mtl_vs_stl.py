@@ -50,6 +50,7 @@ PRESETS = {
     "ml-100k-seq": "configs/ml-100k-sequential.yaml",
     "amazon-mi-seq": "configs/amazon-mi-sequential.yaml",
     "amazon-magazine-seq": "configs/amazon-magazine-sequential.yaml",
+    "amazon-gift-cards-seq": "configs/amazon-gift-cards-sequential.yaml",
 }
 
 
@@ -166,8 +167,11 @@ def _compare(mtl: list[float], stl: list[float], mode: str) -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     lines = ["# MTL vs single-task models (test split, mean ± std over seeds)", ""]
     for dataset, block in results["datasets"].items():
+        seeds = ", ".join(str(s) for s in sorted(block["runs"]["mtl"], key=int))
         lines += [
             f"## {dataset}",
+            "",
+            f"`{block['config']}`, seeds {seeds} (paired t-test over seeds).",
             "",
             "| task / metric | MTL | STL | MTL − STL | MTL/STL | paired t p | better |",
             "|---|---|---|---|---|---|---|",

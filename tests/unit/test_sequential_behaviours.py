@@ -88,3 +88,16 @@ def test_pair_level_data_refuses_a_time_ordered_history(tmp_path: Path) -> None:
     settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
     with pytest.raises(ValueError, match="history_order: shuffled"):
         run_experiment(config(files, "time"), tmp_path / "run", settings, Console(quiet=True))
+
+
+def test_calibrating_a_task_that_is_not_a_multiclass_head_fails_before_training(
+    tmp_path: Path,
+) -> None:
+    files = write_events(tmp_path)
+    settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
+    raw = config(files, "shuffled").model_dump(mode="json")
+    raw["training"]["refit_heads"] = {"epochs": 1, "calibrate": ["purchase"]}
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=r"\['purchase'\] are not multiclass tasks"):
+        run_experiment(ExperimentConfig.model_validate(raw), run_dir, settings, Console(quiet=True))
+    assert not (run_dir / "train.jsonl").exists()  # failed before the first epoch

@@ -322,6 +322,8 @@ def train_sequential(
     torch.manual_seed(config.seed)
     params = sequential_params(config)
     model = build_sequential_model(config, data)
+    if config.training.refit_heads is not None:
+        check_calibrated_tasks(model, config.training.refit_heads.calibrate)
     seq = SequentialData.of(data, params)
     loader = SequenceLoader(
         data.examples,
@@ -383,6 +385,19 @@ def train_sequential(
     return model, trainer, seq
 
 
+def check_calibrated_tasks(model: SequentialRecommender, tasks: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless every task of ``tasks`` has a multiclass head in
+    ``model`` (checked before training, so a wrong name costs no training run)."""
+    heads = {t: model.specs[t] for t in model.heads}
+    wrong = [t for t in tasks if t not in heads or heads[t].kind != "multiclass"]
+    if wrong:
+        multiclass = sorted(t for t, s in heads.items() if s.kind == "multiclass")
+        raise ValueError(
+            f"training.refit_heads.calibrate: {wrong} are not multiclass tasks of this model "
+            f"(multiclass tasks: {multiclass})"
+        )
+
+
 def calibrate_heads(
     config: ExperimentConfig,
     data: RunData,
@@ -394,9 +409,7 @@ def calibrate_heads(
     split's macro-F1 (:func:`mtlrec.training.calibrate.macro_f1_offsets`), added to the
     head's output bias in place; returns them with the validation macro-F1 before/after."""
     params = sequential_params(config)
-    wrong = [t for t in tasks if t not in model.specs or model.specs[t].kind != "multiclass"]
-    if wrong:
-        raise ValueError(f"calibrate: {wrong} are not multiclass tasks of this model")
+    check_calibrated_tasks(model, tasks)
     at = SPLITS.index("valid")
     batches = held_out_batches(
         data.examples,

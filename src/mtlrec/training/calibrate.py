@@ -10,7 +10,8 @@ prediction (test, export, serving) uses the same rule with no extra step.
 
 ::
 
-    offsets, before, after = macro_f1_offsets(valid_logits, valid_labels)
+    calibration = macro_f1_offsets(valid_logits, valid_labels)  # (N, C), (N,)
+    add_offsets(head.output_bias(), calibration.offsets)
 """
 
 from __future__ import annotations
