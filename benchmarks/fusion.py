@@ -241,7 +241,10 @@ def one_seed(
         timings["mtl_sequential_samples_per_s"] = seq_timings["samples_per_s"]
     start = time.perf_counter()
     for split, rows in users.items():
-        scores = {name: b.score(rows) for name, b in baselines.items()}
+        # every source reads each user's interactions of the earlier splits, as the
+        # multi-task models do (baselines fitted on train, scored from train + valid)
+        known = ranking.seen[split]
+        scores = {name: b.with_history(known).score(rows) for name, b in baselines.items()}
         if sequential_matrices:
             scores["mtl_sequential"] = sequential_matrices[split]
         scores.update({f"mtl_{t}": v for t, v in full_head_scores(run, tasks, rows).items()})

@@ -130,6 +130,30 @@ def test_exclude_seen(name: str, toy: Toy) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_with_history_scores_from_the_new_interactions_without_refitting(
+    name: str, toy: Toy
+) -> None:
+    model = fitted(name, toy)
+    users = np.arange(N_USERS)
+    before = model.score(users)
+    # what is known later: the held-out items joined to the training interactions
+    later = (
+        toy.train
+        + sp.csr_matrix(
+            (np.ones(N_USERS, dtype=np.float32), (users, toy.test_items)), shape=toy.train.shape
+        )
+    ).tocsr()
+    view = model.with_history(later)
+    np.testing.assert_array_equal(model.score(users), before)  # the model is unchanged
+    items, _ = view.recommend(users, k=5)
+    assert not (items == toy.test_items[:, None]).any()  # now seen, so excluded
+    if name in ("ease", "item_knn", "lm_content", "tfidf", "user_knn"):
+        assert not np.allclose(view.score(users), before)  # the history itself is read
+    with pytest.raises(ValueError, match="history of shape"):
+        model.with_history(sp.csr_matrix((N_USERS, N_ITEMS + 1), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_same_params_and_seed_give_same_scores(name: str, toy: Toy) -> None:
     a, b = fitted(name, toy), fitted(name, toy)
     np.testing.assert_array_equal(a.score(np.arange(N_USERS)), b.score(np.arange(N_USERS)))

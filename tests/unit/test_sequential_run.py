@@ -10,6 +10,7 @@ import pytest
 import torch
 from rich.console import Console
 
+from mtlrec.baselines import Recommender
 from mtlrec.config.fusion import FusionConfig
 from mtlrec.export.artifact import load_artifact
 from mtlrec.export.run import ExportOptions, export_trained
@@ -108,6 +109,10 @@ def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
     payload = fuse_run(run_dir, fusion, settings, quiet)
     assert {"interest", "rating", "popularity"} <= set(payload["sources"])
     assert payload["results"]["test"]["all"]["n_users"] == 40
+    # the saved retrievers know each user as the test split does: train + valid
+    saved = Recommender.load(run_dir / "fusion" / "retrievers" / "popularity.npz")
+    assert (saved.user_items_ != run.ranking.seen["test"]).nnz == 0
+    assert run.ranking.seen["test"].nnz > run.ranking.train.nnz
     rows_out = recommend_rows(load_fused_run(run_dir, settings, quiet), "U0", 5)
     assert len(rows_out) == 5
     assert {"interest", "rating"} <= set(rows_out[0]["scores"])

@@ -18,6 +18,7 @@ the registry name, the constructor parameters and the shape.
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -172,6 +173,29 @@ class Recommender(KeywordParams, ABC):
             items[hidden] = -1
             top[hidden] = -np.inf
         return items, top
+
+    def with_history(self, user_items: Any) -> Self:
+        """This fitted model scoring users from ``user_items`` ``(n_users, n_items)``
+        instead of the interactions it was fitted on, without refitting: e.g. train +
+        valid, what is known of each user before the test split (the multi-task models
+        read the same). A shallow copy; this model is unchanged.
+
+        Models that score from the user's interactions take the new ones in whole
+        (EASE, item kNN, content: history times item weights; user kNN: the neighbours
+        found in training, with their interactions now). Factor models (ALS, BPR,
+        two-tower) keep the user vectors learnt in training; only what :meth:`recommend`
+        excludes as seen changes for them."""
+        self._check_fitted()
+        matrix = sp.csr_matrix(user_items, dtype=np.float32)
+        if matrix.shape != self.user_items_.shape:
+            raise ValueError(
+                f"history of shape {matrix.shape} for a model fitted on {self.user_items_.shape}"
+            )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        view = copy.copy(self)
+        view.user_items_ = matrix
+        return view
 
     def score_fn(self) -> Callable[[Tensor], Tensor]:
         """Adapter for :class:`mtlrec.evaluation.ranking.RankingEvaluator`:

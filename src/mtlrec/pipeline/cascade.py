@@ -62,13 +62,16 @@ def build_cascade(
 ) -> Cascade:
     """The cascade of ``fusion_config`` over the run's model and fitted ``retrievers``,
     scoring users as known before ``split`` (``valid`` to fit the fusion; ``test`` to
-    evaluate and to recommend: see :meth:`TrainedRun.head_scorer`)."""
+    evaluate and to recommend: see :meth:`TrainedRun.head_scorer`); the retrievers,
+    fitted on the training interactions, read each user's interactions of the earlier
+    splits too (:meth:`Recommender.with_history`)."""
     tasks = run.ranking_tasks(fusion_config.tasks)
+    known = run.ranking.seen[split]
     return cascade_from_parts(
         fusion_config,
         run.head_scorer(tasks, split),
         tasks,
-        retrievers,
+        {name: model.with_history(known) for name, model in retrievers.items()},
         fusion,
         item_vectors=rerank_vectors(fusion_config, run),
         item_popularity=run.ranking.item_popularity,

@@ -66,8 +66,8 @@ def fuse_run(
     (out / "fusion.yaml").write_text(
         yaml.safe_dump(fusion_config.model_dump(mode="json"), sort_keys=False)
     )
-    for name, model in retrievers.items():
-        model.save(out / "retrievers" / f"{name}.npz")
+    for name, model in retrievers.items():  # with what serving knows: train + valid
+        model.with_history(run.ranking.seen["test"]).save(out / "retrievers" / f"{name}.npz")
     fusion.save(out / "fusion.json")
     payload = {
         "run": str(run_dir),
