@@ -226,6 +226,29 @@ def _collect(
     )
 
 
+def held_out_outputs(
+    data: RunData,
+    model: SequentialRecommender,
+    seq: SequentialData,
+    params: SequentialArchitecture,
+    split: int,
+    tasks: Sequence[str],
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+    """The model's outputs of ``tasks`` on every held-out example of ``split`` (index in
+    :data:`SPLITS`), each scored after its user's earlier history, with the labels and
+    masks: three ``task -> (N_split, ...)`` dicts in example order."""
+    batches = held_out_batches(
+        data.examples,
+        seq.histories[split],
+        split,
+        params.max_len,
+        params.retrieval_task,
+        list(tasks),
+        review_text=seq.review_text,
+    )
+    return _collect(model, batches, tasks)
+
+
 def user_score_fn(
     model: SequentialRecommender, histories: Mapping[int, np.ndarray], max_len: int
 ) -> ScoreFn:
@@ -263,16 +286,7 @@ def evaluate_sequential(
         at = SPLITS.index(split)
         rows: dict[str, dict[str, float]] = {}
         if aux:
-            batches = held_out_batches(
-                data.examples,
-                seq.histories[at],
-                at,
-                params.max_len,
-                params.retrieval_task,
-                aux,
-                review_text=seq.review_text,
-            )
-            outputs, labels, masks = _collect(model, batches, aux)
+            outputs, labels, masks = held_out_outputs(data, model, seq, params, at, aux)
             cold = data.examples.cold_item[data.examples.split == at]
             for name, keep in (("", None), (" (cold items)", cold)):
                 if keep is not None and not bool(keep.any()):
@@ -411,16 +425,7 @@ def calibrate_heads(
     params = sequential_params(config)
     check_calibrated_tasks(model, tasks)
     at = SPLITS.index("valid")
-    batches = held_out_batches(
-        data.examples,
-        seq.histories[at],
-        at,
-        params.max_len,
-        params.retrieval_task,
-        list(tasks),
-        review_text=seq.review_text,
-    )
-    outputs, labels, masks = _collect(model, batches, list(tasks))
+    outputs, labels, masks = held_out_outputs(data, model, seq, params, at, list(tasks))
     calibrations = {}
     for task in tasks:
         head = model.heads[task]
