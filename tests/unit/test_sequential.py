@@ -231,6 +231,22 @@ def test_pair_outputs_give_each_pair_what_full_scoring_gives_it(item_item: bool)
     torch.testing.assert_close(pairs["like"][[1, 4]], forward["like"])
 
 
+def test_a_forward_for_some_tasks_gives_those_alone_and_the_same_values() -> None:
+    tasks = {"rating": TaskSpec("rating", "regression", 1), "like": TaskSpec("like", "binary", 1)}
+    model = _model(tasks=tasks, item_item=True).eval()
+    history = torch.tensor([[PAD, START, 1 + OFFSET, 2 + OFFSET]])
+    target = torch.tensor([[-1, 3, 4, 5]])
+    features = {"history": history, "target_item": target}
+    with torch.no_grad():
+        full = model(features)
+        heads_only = model(features, ["rating"])
+        retrieval_only = model(features, ["interest"])
+    # the head-only pass computes no (P, N_items) retrieval logits at all
+    assert set(heads_only) == {"rating"} and set(retrieval_only) == {"interest"}
+    torch.testing.assert_close(heads_only["rating"], full["rating"])
+    torch.testing.assert_close(retrieval_only["interest"], full["interest"])
+
+
 def test_review_tasks_are_not_scored_before_the_interaction() -> None:
     tasks = {"sentiment": TaskSpec("sentiment", "multiclass", 3)}
     model = _model(tasks=tasks, inputs={"sentiment": "review"}, review_dim=4)
@@ -501,6 +517,7 @@ def test_refit_heads_trains_only_the_heads_and_keeps_each_heads_best_epoch() -> 
         epochs=30,
         patience=5,
         lr=0.05,
+        forward=lambda features: model(features, ["rating"]),  # the heads' outputs alone
     )
     after = validate()["valid/rating/rmse"]
     assert after < before and result.best["rating"] == pytest.approx(after)

@@ -19,7 +19,7 @@ from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.experiment import evaluate_saved_run
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run
 from mtlrec.pipeline.recommend import recommend_rows
-from mtlrec.pipeline.sequential import SequentialData, user_score_fn
+from mtlrec.pipeline.sequential import SequentialData, evaluate_sequential, user_score_fn
 from mtlrec.pipeline.trained_run import load_trained_run
 from mtlrec.serving.engine import ServingModel
 from mtlrec.serving.schemas import RecommendRequest
@@ -96,6 +96,11 @@ def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
     )
     valid = run.head_scorer(["interest"], "valid")(rows, items)["interest"]
     assert not np.allclose(valid, scorer(rows, items)["interest"])
+    # the per-task metrics alone (what the head refit validates on): no ranking pass
+    heads_only = evaluate_sequential(
+        run.config, run.data, run.model, seq, ("valid",), ranking=False
+    )
+    assert set(heads_only["valid"]) == {"rating", "sentiment"}
 
     fusion = FusionConfig.model_validate(
         {

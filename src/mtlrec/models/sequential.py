@@ -31,7 +31,7 @@ every output is over the ``P`` target positions in row-major order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Literal
 
 import numpy as np
@@ -409,10 +409,15 @@ class SequentialRecommender(TaskModel):
         logits: Tensor = state @ items.T / self.temperature + self.items.logit_bias()
         return logits
 
-    def forward(self, features: Mapping[str, Tensor]) -> Predictions:
+    def forward(
+        self, features: Mapping[str, Tensor], tasks: Collection[str] | None = None
+    ) -> Predictions:
         """Every task's predictions over the ``P`` target positions: the retrieval task's
         logits ``(P, N_items)``, or in training with ``sampled_negatives`` ``(P, 1 + C)``
-        with the target in column 0 (see :meth:`sampled_logits`)."""
+        with the target in column 0 (see :meth:`sampled_logits`). ``tasks``: only these
+        (None: all); without the retrieval task no all-item logits are computed (what a
+        head-only stage such as the head refit needs)."""
+        wanted = set(self.tasks if tasks is None else tasks)
         items = self.items()  # (N, dim)
         states = self.states(features["history"], items)  # (B, L, dim)
         target = features["target_item"]  # (B, L)
@@ -427,22 +432,17 @@ class SequentialRecommender(TaskModel):
         item = (  # (P, dim)
             items[target_rows] if leave_out is None else self.items(target_rows, leave_out[where])
         )
-        if self.training and self.sampled_negatives:
-            own = self.target_logits(state, item, target_rows)  # (P,)
-            logits = self.sampled_logits(state, items, target_rows, own)
-        else:
-            logits = self.retrieval_logits(state, items)
-            if leave_out is not None:  # the target's column, with its own review out
-                own = self.target_logits(state, item, target_rows)
-                logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
-            item_item = self.history_item_scores(features["history"], cumulative=True)
-            if isinstance(item_item, Tensor):
-                logits = logits + item_item[where]
-        out: Predictions = {self.retrieval_task: logits}
+        out: Predictions = {}
+        if self.retrieval_task in wanted:
+            out[self.retrieval_task] = self._retrieval_outputs(
+                features["history"], where, state, items, item, target_rows, leave_out
+            )
         head_features = {"item_row": target_rows}
         if self.item_tokens.numel():
             head_features["item_tokens"] = self.item_tokens[target_rows]  # (P, L_tok)
         for task, head in self.heads.items():
+            if task not in wanted:
+                continue
             kind = self.task_inputs[task]
             if kind == "pair":
                 rep = torch.cat([state, item, state * item], dim=-1)
@@ -454,6 +454,32 @@ class SequentialRecommender(TaskModel):
                 rep = torch.cat([review, item], dim=-1)
             out[task] = head(rep, head_features)
         return out
+
+    def _retrieval_outputs(
+        self,
+        history: Tensor,
+        where: Tensor,
+        state: Tensor,
+        items: Tensor,
+        item: Tensor,
+        target_rows: Tensor,
+        leave_out: Tensor | None,
+    ) -> Tensor:
+        """The retrieval logits of :meth:`forward`: ``(P, N_items)`` (or sampled
+        ``(P, 1 + C)``) for states ``(P, dim)`` at the ``where`` ``(B, L)`` positions of
+        ``history`` ``(B, L)``, their targets' vectors ``item`` ``(P, dim)`` and rows
+        ``(P,)``."""
+        if self.training and self.sampled_negatives:
+            own = self.target_logits(state, item, target_rows)  # (P,)
+            return self.sampled_logits(state, items, target_rows, own)
+        logits = self.retrieval_logits(state, items)
+        if leave_out is not None:  # the target's column, with its own review out
+            own = self.target_logits(state, item, target_rows)
+            logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
+        item_item = self.history_item_scores(history, cumulative=True)
+        if isinstance(item_item, Tensor):
+            logits = logits + item_item[where]
+        return logits
 
     def pair_tasks(self) -> list[str]:
         """Tasks that give a value for any (user, item) pair from the user's history alone:

@@ -214,7 +214,7 @@ def _collect(
     labels: dict[str, list[Tensor]] = {t: [] for t in tasks}
     masks: dict[str, list[Tensor]] = {t: [] for t in tasks}
     for batch in batches:
-        predicted = model(batch.features)
+        predicted = model(batch.features, tasks)
         for task in tasks:
             outputs[task].append(predicted[task].float())
             labels[task].append(batch.labels[task])
@@ -274,10 +274,12 @@ def evaluate_sequential(
     seq: SequentialData,
     splits: Sequence[str] = ("valid", "test"),
     progress: bool = False,
+    ranking: bool = True,
 ) -> dict[str, Any]:
     """Per-task metrics (all held-out examples, and the cold-item slice) and full ranking
     per split, in the shape of :func:`mtlrec.pipeline.evaluate.evaluate_run` (``progress``:
-    a progress bar over the ranked users)."""
+    a progress bar over the ranked users; ``ranking=False``: the per-task metrics alone,
+    for a stage that changes no retrieval score)."""
     params = sequential_params(config)
     aux = [t for t in model.specs if t != params.retrieval_task]
     tracked = [model.specs[t] for t in aux]
@@ -301,6 +303,9 @@ def evaluate_sequential(
                 rows.update(
                     {f"{t}{name}": v for t, v in metrics.compute().items() if v.get("n", 0)}
                 )
+        results[split] = rows
+        if not ranking:
+            continue
         vectors = data.entities.tables.get("items.text")
         slices = evaluate_ranking(
             seq.ranking,
@@ -311,7 +316,6 @@ def evaluate_sequential(
             progress=progress,
         )
         rows.update({f"ranking ({name})": values for name, values in slices.items()})
-        results[split] = rows
     return results
 
 
@@ -384,10 +388,15 @@ def train_sequential(
             model.specs,
             tasks,
             loader,
-            lambda: validate(model),
+            # the heads alone: the frozen shared part's retrieval scores do not change
+            lambda: flatten(
+                evaluate_sequential(config, data, model, seq, ("valid",), ranking=False)["valid"],
+                "valid",
+            ),
             refit.epochs,
             refit.patience,
             refit.lr,
+            forward=lambda features: model(features, tasks),
         )
         report: dict[str, Any] = asdict(result)
         if refit.calibrate:

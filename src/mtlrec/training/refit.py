@@ -65,12 +65,15 @@ def refit_heads(
     lr: float = 1e-3,
     prefix: str = "valid",
     log: Callable[[str], None] | None = None,
+    forward: Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]] | None = None,
 ) -> RefitResult:
     """Train the ``heads`` of ``tasks`` alone for up to ``epochs`` epochs over ``train``
     (every other parameter of ``model`` frozen), validating after each; each head keeps
     its best weights by ``<prefix>/<task>/<metric>`` of :data:`HEAD_MONITORS` (the joint
     model's head counts as epoch -1); stops when no head improved for ``patience`` epochs.
-    ``validate()`` returns the flat validation metrics of the model as it is."""
+    ``validate()`` returns the flat validation metrics of the model as it is;
+    ``forward`` (default: ``model``) gives the predictions of a batch's features, at
+    least those of ``tasks`` (a model may skip the outputs no head needs)."""
     if not tasks:
         return RefitResult()
     unknown = [t for t in tasks if t not in heads]
@@ -83,6 +86,7 @@ def refit_heads(
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=lr)
+    predict = forward if forward is not None else model
     result = RefitResult()
     best_state: dict[str, dict[str, Tensor]] = {}
     try:
@@ -96,7 +100,7 @@ def refit_heads(
         for epoch in range(epochs):
             model.train()
             for batch in train.batches(10_000 + epoch):
-                predictions = model(batch.features)
+                predictions = predict(batch.features)
                 losses = [
                     loss
                     for task in tasks
