@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED_DATA ?= ../shared/data
 export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
-export MTLREC_CACHE_DIR ?= $(abspath .cache/mtlrec)
+# the cache is mtlrec's own default (~/.cache/mtlrec, or MTLREC_CACHE_DIR when set), the
+# same one the commands use when called directly
 
 .PHONY: install browser demo test lint bench bench-serve clean
 
@@ -22,10 +23,11 @@ $(VENV)/.installed: pyproject.toml
 # item vectors; interest over the whole catalogue, like, rating, genres; leave-one-out by
 # time) to early stopping, refits its auxiliary heads, evaluates it on validation and test
 # (per task, cold items, full ranking) and prints the tables. The text embeddings are
-# cached, so a second run encodes nothing.
+# cached, so a second run encodes nothing; a finished demo run is not trained again
+# (`mtlrec train ... --overwrite` retrains it). `train` prepares the data itself, into the
+# cache.
 demo: install
-	$(VENV)/bin/mtlrec data prepare ml-100k --out runs/data/ml-100k
-	$(VENV)/bin/mtlrec train --config configs/ml-100k-sequential.yaml --out runs/ml-100k
+	$(VENV)/bin/mtlrec train --config configs/ml-100k-sequential.yaml --out runs/ml-100k --skip-if-done
 
 # The report's browser test (tests/integration/test_report_browser.py) opens the HTML in
 # headless Chromium through selenium; it fails, never skips, without a browser. Debian's

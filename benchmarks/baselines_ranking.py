@@ -44,7 +44,7 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks/results/baselines_ranking_ml-100k.json"
     )
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     args = parser.parse_args()
     console = Console()
     config = load_config(ExperimentConfig, args.config)

@@ -454,7 +454,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     args = parser.parse_args()
     console = Console()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))

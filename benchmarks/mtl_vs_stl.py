@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(PRESETS))
     parser.add_argument("--epochs", type=int, default=None, help="override the presets' epochs")
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-mtl-vs-stl")
     args = parser.parse_args()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/prepare_speed.json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--datasets", nargs="*", default=None)
     args = parser.parse_args()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))

@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-sentiment")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     args = parser.parse_args()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,), offline=True)
     config = load_config(ExperimentConfig, CONFIG, [])

@@ -206,7 +206,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))

@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers/census.json")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON (default: results/peers)")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     if args.threads:

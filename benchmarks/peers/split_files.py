@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(CONFIGS), default="ml-100k")
     parser.add_argument("--split", choices=sorted(PROTOCOLS), default=None)
     parser.add_argument("--out", type=Path, default=SPLITS_DIR)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "mtlrec")
+    parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--mirror", type=Path, nargs="+", default=[ROOT.parent / "shared" / "data"])
     args = parser.parse_args()
     config, overrides = experiment_config(args.dataset, args.split)

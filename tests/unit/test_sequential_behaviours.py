@@ -15,7 +15,11 @@ from rich.console import Console
 from mtlrec.config.experiment import ExperimentConfig
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.data.sources.retailrocket import RETAILROCKET_FILES
+from mtlrec.evaluation.protocol import evaluate_ranking
+from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.experiment import run_experiment
+from mtlrec.pipeline.sequential import SequentialData, user_score_fn
+from mtlrec.pipeline.trained_run import load_trained_run
 
 HEADER = "visitorid\titemid\tevent\n"
 
@@ -101,3 +105,32 @@ def test_calibrating_a_task_that_is_not_a_multiclass_head_fails_before_training(
     with pytest.raises(ValueError, match=r"\['purchase'\] are not multiclass tasks"):
         run_experiment(ExperimentConfig.model_validate(raw), run_dir, settings, Console(quiet=True))
     assert not (run_dir / "train.jsonl").exists()  # failed before the first epoch
+
+
+def test_a_pooled_model_is_scored_after_history_len_items_a_causal_one_refuses(
+    tmp_path: Path,
+) -> None:
+    files = write_events(tmp_path)
+    settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
+    raw = config(files, "shuffled").model_dump(mode="json")
+    raw["model"]["params"].update(max_len=3, history_len=16)  # users hold ~6 train items
+    run_dir = tmp_path / "run"
+    run_experiment(ExperimentConfig.model_validate(raw), run_dir, settings, Console(quiet=True))
+    test = json.loads((run_dir / "results.json").read_text())["results"]["test"]
+    run = load_trained_run(run_dir, settings, Console(quiet=True))
+    params = sequential_params(run.config)
+    seq = SequentialData.of(run.data, params)
+    ndcg = {
+        length: evaluate_ranking(
+            seq.ranking, "test", user_score_fn(run.model, seq.histories[2], length), (5,)
+        )["all"]["ndcg@5"]
+        for length in (3, 16)
+    }
+    # ranked after the whole history (16 >= every user's), not the 3-item training window
+    assert test["ranking (all)"]["ndcg@5"] == pytest.approx(ndcg[16])
+    assert ndcg[16] != pytest.approx(ndcg[3])
+    raw["model"]["params"].update(encoder="causal", history_order="shuffled")
+    with pytest.raises(ValueError, match="causal encoder has max_len positions"):
+        run_experiment(
+            ExperimentConfig.model_validate(raw), tmp_path / "r2", settings, Console(quiet=True)
+        )

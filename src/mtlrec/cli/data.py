@@ -32,23 +32,27 @@ KNOWN_ERRORS = (
 
 def fail(error: BaseException) -> typer.Exit:
     """Print a readable error (no traceback) and return the exit to raise."""
-    errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
 def fetch_settings(mirrors: list[Path], cache_dir: Path | None, offline: bool) -> FetchSettings:
-    """Build fetch settings from options, then environment variables, then defaults."""
+    """Build fetch settings from options, then environment variables, then defaults; prints
+    the cache folder in use (and where that choice came from) on stderr."""
     env_mirrors = [
         Path(p) for p in os.environ.get("MTLREC_DATA_MIRRORS", "").split(os.pathsep) if p.strip()
     ]
     env_cache = os.environ.get("MTLREC_CACHE_DIR")
     env_offline = os.environ.get("MTLREC_OFFLINE", "").lower() in {"1", "true", "yes"}
     defaults = FetchSettings()
-    return FetchSettings(
+    settings = FetchSettings(
         cache_dir=cache_dir or (Path(env_cache) if env_cache else defaults.cache_dir),
         mirrors=tuple(mirrors or env_mirrors),
         offline=offline or env_offline,
     )
+    source = "--cache-dir" if cache_dir else "MTLREC_CACHE_DIR" if env_cache else "default"
+    errors.print(f"[dim]cache: {settings.cache_dir} ({source})[/]", highlight=False, soft_wrap=True)
+    return settings
 
 
 @data_app.command("prepare")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,14 @@ from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
 
 def fuse_command(
     run: Annotated[Path, typer.Option("--run", help="A folder written by 'mtlrec train'.")],
-    config: Annotated[Path, typer.Option("--config", help="A fusion YAML file.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A fusion YAML file (default: EASE + user kNN retrievers, every head of the "
+            "run, linear fusion).",
+        ),
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")
     ] = None,
@@ -27,16 +35,21 @@ def fuse_command(
     is read or written: first from the component index, without importing torch, then
     against the live registries (parameter types too)."""
     from mtlrec.config.fast_check import fast_check_fusion
-    from mtlrec.config.fusion import FusionConfig
-    from mtlrec.config.loading import load_config
+    from mtlrec.config.fusion import DEFAULT_FUSION, FusionConfig
+    from mtlrec.config.loading import load_config, load_config_data
+
+    def load(check: Callable[[FusionConfig], None]) -> FusionConfig:
+        if config is None:
+            return load_config_data(FusionConfig, DEFAULT_FUSION, overrides or [], check)
+        return load_config(FusionConfig, config, overrides or [], check=check)
 
     try:
-        load_config(FusionConfig, config, overrides or [], check=fast_check_fusion)
+        if config is None:
+            console.print("fusion config: the default (EASE + user kNN, every head, linear)")
+        load(fast_check_fusion)
         from mtlrec.fusion.check import check_fusion_config  # imports torch
 
-        fusion_config = load_config(
-            FusionConfig, config, overrides or [], check=check_fusion_config
-        )
+        fusion_config = load(check_fusion_config)
     except KNOWN_ERRORS as error:
         raise fail(error) from None
     from mtlrec.evaluation import print_results

@@ -17,6 +17,12 @@ def train_command(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<name>).")] = None,
     resume: Annotated[bool, typer.Option(help="Resume from the run's last checkpoint.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Start again in a run folder that holds a run (its files go).")
+    ] = False,
+    skip_if_done: Annotated[
+        bool, typer.Option(help="Leave a finished run of the same config in --out as it is.")
+    ] = False,
     mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
     cache_dir: Annotated[Path | None, typer.Option()] = None,
     offline: Annotated[bool, typer.Option()] = False,
@@ -39,10 +45,20 @@ def train_command(
         )
     except KNOWN_ERRORS as error:
         raise fail(error) from None
+    from mtlrec.cli.run_folder import FolderAction, check_run_folder
     from mtlrec.pipeline.experiment import run_experiment
 
+    run_dir = out or Path("runs") / experiment.name
     try:
-        run_dir = out or Path("runs") / experiment.name
+        action = check_run_folder(
+            run_dir, experiment.model_dump(mode="json"), resume, overwrite, skip_if_done
+        )
+    except ValueError as error:
+        raise fail(error) from None
+    if action is FolderAction.SKIP:
+        console.print(f"{run_dir} holds a finished run of this config: not trained again")
+        return
+    try:
         result = run_experiment(
             experiment,
             run_dir,

@@ -64,3 +64,18 @@ class FusionConfig(StrictModel):
         if any(k <= 0 for k in self.ks):
             raise ValueError(f"ks must be positive, got {self.ks}")
         return self
+
+
+DEFAULT_FUSION: dict[str, Any] = {
+    "retrievers": {
+        "ease": {"baseline": "ease", "params": {"l2": 500.0}},
+        "user_knn": {"baseline": "user_knn", "params": {"neighbours": 100, "shrink": 10.0}},
+    },
+    "candidates": 100,
+    "tasks": None,
+    "fusion": {"name": "linear", "params": {"normalization": "zscore", "k": 10}},
+    "ks": [10, 20],
+}
+"""The cascade ``mtlrec fuse`` fits when no ``--config`` is given: EASE and user kNN
+retrieve, every head of the run that gives one score per pair ranks, linear fusion (weights
+on validation). It names no task, so it fits any run."""

@@ -197,8 +197,18 @@ def load_config(
     with its key and blamed on the file or on the ``--set`` override that caused it (the
     file alone is checked again to tell which).
     """
+    return load_config_data(model, load_yaml(path), overrides, check, str(path))
+
+
+def load_config_data(
+    model: type[ModelT],
+    raw: dict[str, Any],
+    overrides: Iterable[str] = (),
+    check: Callable[[ModelT], None] | None = None,
+    origin: str = "the default config",
+) -> ModelT:
+    """:func:`load_config` of a config given as data (``origin`` names it in errors)."""
     overrides = list(overrides)
-    raw = load_yaml(path)
     config, problems, checked = config_problems(model, apply_overrides(raw, overrides), check)
     if config is not None:
         return config
@@ -207,4 +217,4 @@ def load_config(
         _, alone, alone_checked = config_problems(model, raw, check)
         reached_check = checked and check is not None
         known = frozenset(alone) if alone_checked or not reached_check else None
-    raise attribute(problems, str(path), overrides, known)
+    raise attribute(problems, origin, overrides, known)

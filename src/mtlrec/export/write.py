@@ -35,6 +35,7 @@ from mtlrec.export.sequential import save_sequential
 from mtlrec.fusion.assemble import FUSION_DIR
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.trained_run import TrainedRun, rerank_vectors
 from mtlrec.retrieval.faiss_index import ItemIndex
 
@@ -62,7 +63,8 @@ def _input_description(run: TrainedRun) -> dict[str, Any]:
     """Each model input (a batch feature): dtype and shape with the batch axis named (the
     sequential model reads history tokens, see :mod:`mtlrec.models.sequential`)."""
     if isinstance(run.model, SequentialRecommender):
-        return {"history": {"dtype": "int64", "shape": ["batch", run.model.max_len]}}
+        length = sequential_params(run.config).scoring_len  # history items read
+        return {"history": {"dtype": "int64", "shape": ["batch", length]}}
     return {
         name: {
             "dtype": str(value.dtype).removeprefix("torch."),

@@ -60,8 +60,12 @@ class SequentialArchitecture(Architecture):
     ``dim`` item / state width; ``encoder`` ``causal`` (self-attention, SASRec-style) or
     ``pooled`` (running mean); ``max_len`` history positions; ``stride`` between training
     windows (None: ``max_len``; smaller gives every target a longer history at a higher
-    epoch cost); ``history_order`` of the training sequences (``time``; ``shuffled``: a new
-    random order per user every epoch, for random splits); ``layers``, ``heads``,
+    epoch cost); ``history_len`` the history items a user is scored after (ranking,
+    held-out heads, serving; None: ``max_len``): the pooled encoder is length-free and may
+    read a longer history than its training windows, the causal one may not (it has
+    ``max_len`` positions); ``history_order`` of the training sequences (``time``;
+    ``shuffled``: a new random order per user every epoch, for random splits); ``layers``,
+    ``heads``,
     ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
     the item vector; ``item_bias`` a learned retrieval-score offset per train item;
     ``item_item`` a linear item-to-item term in the retrieval score, learned, or with
@@ -79,6 +83,7 @@ class SequentialArchitecture(Architecture):
     dim: int = 64
     encoder: Literal["causal", "pooled"] = "causal"
     max_len: int = 50
+    history_len: int | None = None
     stride: int | None = None
     history_order: Literal["time", "shuffled"] = "time"
     layers: int = 2
@@ -99,6 +104,11 @@ class SequentialArchitecture(Architecture):
     task_inputs: Mapping[str, Literal["pair", "review", "item"]] | None = None
     balance_classes: bool = True
     test_history: Literal["earlier", "train"] = "earlier"
+
+    @property
+    def scoring_len(self) -> int:
+        """History items a user is scored after: ``history_len``, or ``max_len``."""
+        return self.max_len if self.history_len is None else self.history_len
 
     def made_tasks(self) -> set[str]:
         """The retrieval task: its label is the next item itself."""

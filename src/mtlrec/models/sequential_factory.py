@@ -67,6 +67,13 @@ def sequential_model(
     ``item_item_weights`` ``(N_items, N_items)``: the fixed item-to-item weights of
     ``item_item_ease`` (None: zeros, for weights loaded from a state dict next)."""
     params = sequential_params(config)
+    if params.history_len is not None and params.history_len < 1:
+        raise ValueError(f"model.params.history_len must be >= 1, got {params.history_len}")
+    if params.encoder == "causal" and params.scoring_len > params.max_len:
+        raise ValueError(
+            f"model.params.history_len {params.scoring_len} > max_len {params.max_len}: the "
+            "causal encoder has max_len positions (only the pooled one reads longer histories)"
+        )
     text = entities.tables.get("items.text") if params.use_text else None
     n_ids = int(entities.item_vocab_index.max()) + 1 if len(entities.item_ids) else 1
     if params.item_reviews and review_content is None:
@@ -206,7 +213,7 @@ def model_head_scorer(
     """Either architecture as a :data:`HeadScorer`: the pointwise model from the users'
     ids and profiles, the sequential one from ``histories()`` (asked only for it)."""
     if isinstance(model, SequentialRecommender):
-        max_len = sequential_params(config).max_len
-        return sequential_head_scorer(model, histories(), max_len, tasks)
+        length = sequential_params(config).scoring_len
+        return sequential_head_scorer(model, histories(), length, tasks)
     assert isinstance(model, MultiTaskModel)
     return head_scorer(model, entities, tasks, device)

@@ -29,7 +29,11 @@ def fit_retrievers(
     for name, spec in fusion_config.retrievers.items():
         start = time.perf_counter()
         model = make_baseline(spec.baseline, **spec.params)
-        retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
+        if console is not None:  # a spinner while it fits (minutes for the slow ones)
+            with console.status(f"fitting retriever {name} ({spec.baseline})"):
+                retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
+        else:
+            retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
         if console is not None:
             console.print(
                 f"fitted retriever {name} ({spec.baseline}) in {time.perf_counter() - start:.1f}s"

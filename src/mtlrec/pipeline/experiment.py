@@ -9,6 +9,7 @@ MMoE/PLE, the gate utilisation on the test split), ``train.jsonl`` and TensorBoa
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -203,9 +204,13 @@ def run_experiment(
     console: Console | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Train and evaluate; writes the run folder and returns the results."""
+    """Train and evaluate; writes the run folder and returns the results. Without
+    ``resume`` the run starts afresh: logs, checkpoints and results of an earlier run in
+    ``run_dir`` are removed first (``mtlrec train`` asks before it gets here)."""
     console = console or Console()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        clear_run_outputs(run_dir)
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
@@ -238,6 +243,30 @@ def run_experiment(
     results_to_json(payload, run_dir / "results.json")
     print_results(console, results)
     return payload
+
+
+RUN_OUTPUTS: tuple[str, ...] = (
+    "train.jsonl",
+    "tensorboard",
+    "checkpoints",
+    "model.pt",
+    "results.json",
+    "refit_heads.json",
+    "fusion",
+)
+"""What a training run writes in its folder besides ``config.yaml`` and ``prepared.json``
+(and ``fusion/``, which ``mtlrec fuse`` derives from the trained model)."""
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """Remove the :data:`RUN_OUTPUTS` of an earlier run in ``run_dir`` (a fresh start
+    appends to no old log and mixes no old TensorBoard file in)."""
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 PREPARED_RECORD = "prepared.json"

@@ -32,6 +32,7 @@ from mtlrec.fusion.assemble import FUSION_DIR
 from mtlrec.fusion.base import Fusion, make_fusion
 from mtlrec.fusion.cascade import Cascade
 from mtlrec.pipeline.cascade import build_cascade, evaluate_cascade, fit_cascade, fit_retrievers
+from mtlrec.pipeline.experiment import load_config_file
 from mtlrec.pipeline.trained_run import TrainedRun, load_trained_run
 
 
@@ -43,7 +44,9 @@ def fuse_run(
 ) -> dict[str, Any]:
     """Fit, evaluate and save the cascade of ``fusion_config`` beside the run in ``run_dir``."""
     start = time.perf_counter()
+    check_fusion_tasks(run_dir, fusion_config)
     run = load_trained_run(run_dir, settings, console)
+    run.ranking_tasks(fusion_config.tasks)  # every task a source, before any fitting
     retrievers = fit_retrievers(fusion_config, run, console)
     fusion = make_fusion(fusion_config.fusion.name, **fusion_config.fusion.params)
     # fitted on validation with the users as known before it; the same fitted fusion
@@ -79,6 +82,25 @@ def fuse_run(
     }
     (out / "results.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     return payload
+
+
+def check_fusion_tasks(run_dir: Path, fusion_config: FusionConfig) -> None:
+    """Fail before any data is read when the fusion config names tasks the run's config
+    does not train (a run whose config leaves its tasks to the dataset is checked once its
+    model is loaded)."""
+    path = run_dir / "config.yaml"
+    if fusion_config.tasks is None or not path.is_file():
+        return
+    trained = load_config_file(run_dir).tasks
+    if trained is None:
+        return
+    unknown = [t for t in fusion_config.tasks if t not in trained]
+    if unknown:
+        raise ValueError(
+            f"the fusion config's tasks {unknown} are not tasks of the run in {run_dir} "
+            f"(its tasks: {', '.join(trained)}); name some of those, or leave 'tasks' out "
+            "to use every head that scores a (user, item) pair"
+        )
 
 
 @dataclass

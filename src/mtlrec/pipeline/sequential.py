@@ -241,7 +241,7 @@ def held_out_outputs(
         data.examples,
         seq.histories[split],
         split,
-        params.max_len,
+        params.scoring_len,
         params.retrieval_task,
         list(tasks),
         review_text=seq.review_text,
@@ -310,7 +310,7 @@ def evaluate_sequential(
         slices = evaluate_ranking(
             seq.ranking,
             split,
-            user_score_fn(model, seq.histories[at], params.max_len),
+            user_score_fn(model, seq.histories[at], params.scoring_len),
             config.evaluation.ks,
             diversity_vectors=None if vectors is None else vectors.numpy(),
             progress=progress,

@@ -130,7 +130,7 @@ def head_predictor(artifact: Artifact) -> HeadPredictor | SequentialHeadPredicto
     """The predictor of the artifact's model (pointwise or sequential)."""
     if isinstance(artifact.model, SequentialRecommender):
         return SequentialHeadPredictor(
-            artifact.model, artifact.histories or {}, sequential_params(artifact.config).max_len
+            artifact.model, artifact.histories or {}, sequential_params(artifact.config).scoring_len
         )
     assert isinstance(artifact.model, MultiTaskModel)
     return HeadPredictor(artifact.model, artifact.entities)
