@@ -182,6 +182,55 @@ def test_a_shuffled_history_order_reorders_each_users_training_items_per_epoch()
         SequenceLoader(examples, train, 4, 8, "interest", [], history_order="random")
 
 
+def test_set_rows_make_every_training_item_a_target_at_its_own_position() -> None:
+    users = [0] * 9 + [1] * 3 + [0]
+    items = [*range(1, 10), 3, 4, 5, 0]
+    split = [0] * 12 + [2]
+    examples = _examples(users, items, split)
+    train = UserSequences.build(examples, np.arange(len(users)), [0])
+    loader = SequenceLoader(examples, train, 4, 8, "interest", ["rating"], history_order="set")
+    seen = []
+    for batch in loader.batches(0):
+        labels = iter(batch.labels["rating"].long().tolist())  # example index
+        target, history = batch.features["target_item"], batch.features["history"]
+        for row, pos in zip(*torch.nonzero(target >= 0, as_tuple=True), strict=True):
+            example = next(labels)
+            seen.append(example)
+            assert history[row, pos] == items[example] + OFFSET  # its own token
+            own = {items[e] + OFFSET for e in range(12) if users[e] == users[example]}
+            assert set(history[row].tolist()) - {PAD, START} <= own  # the user's items
+        assert (history[target.ne(-1).any(dim=1)].eq(START).sum(dim=1) == 1).all()
+    assert sorted(seen) == list(range(12))  # user 0's 9 items in pieces of <= 3, once each
+
+
+def test_in_set_training_an_items_score_never_reads_its_own_token() -> None:
+    tasks = {"rating": TaskSpec("rating", "regression", 1)}
+    model = _model("pooled", tasks=tasks, item_item=True)
+    model.set_targets = True
+    assert model.item_item is not None
+    with torch.no_grad():
+        torch.nn.init.normal_(model.item_item.weight)
+        model.item_item.weight[PAD] = 0.0  # as training keeps it
+    model.train()  # dropout is 0: training mode is deterministic here
+    history = torch.tensor([[START, 1 + OFFSET, 2 + OFFSET, 3 + OFFSET]])
+    target = torch.tensor([[-1, 1, 2, 3]])
+    swapped = history.clone()
+    swapped[0, 2] = 7 + OFFSET  # position 2's own token changes, its target does not
+    with torch.no_grad():
+        out = model({"history": history, "target_item": target})
+        other = model({"history": swapped, "target_item": target})
+        # position 2 (the second target) is scored as a history of items 1 and 3 is
+        expected = model.eval().score_items(torch.tensor([[PAD, START, 1 + OFFSET, 3 + OFFSET]]))
+    torch.testing.assert_close(out["interest"][1], other["interest"][1])
+    torch.testing.assert_close(out["rating"][1], other["rating"][1])
+    assert not torch.allclose(out["interest"][0], other["interest"][0])  # others read it
+    torch.testing.assert_close(out["interest"][1], expected[0])
+    with pytest.raises(ValueError, match="pooled encoder"):
+        SequentialRecommender(
+            model.items, 16, model.specs, {}, "interest", {}, encoder="causal", set_targets=True
+        )
+
+
 def test_held_out_examples_are_ranked_after_the_earlier_splits_only() -> None:
     users, items, split = [0, 0, 0, 0], [3, 4, 5, 6], [0, 0, 1, 2]
     examples = _examples(users, items, split)

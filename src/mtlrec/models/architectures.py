@@ -64,7 +64,9 @@ class SequentialArchitecture(Architecture):
     held-out heads, serving; None: ``max_len``): the pooled encoder is length-free and may
     read a longer history than its training windows, the causal one may not (it has
     ``max_len`` positions); ``history_order`` of the training sequences (``time``;
-    ``shuffled``: a new random order per user every epoch, for random splits); ``layers``,
+    ``shuffled``: a new random order per user every epoch, for random splits; ``set``:
+    each training item predicted from the user's other items, pooled encoder only, for
+    random splits); ``layers``,
     ``heads``,
     ``dropout`` of the encoder; ``use_ids`` / ``use_text`` / ``use_attributes``: the parts of
     the item vector; ``item_bias`` a learned retrieval-score offset per train item;
@@ -85,7 +87,7 @@ class SequentialArchitecture(Architecture):
     max_len: int = 50
     history_len: int | None = None
     stride: int | None = None
-    history_order: Literal["time", "shuffled"] = "time"
+    history_order: Literal["time", "shuffled", "set"] = "time"
     layers: int = 2
     heads: int = 2
     dropout: float = 0.2

@@ -230,6 +230,19 @@ class PooledEncoder(nn.Module):
         states: Tensor = self.norm(running + self.mlp(running))
         return states
 
+    def others(self, x: Tensor, padding: Tensor) -> Tensor:
+        """``(B, L, dim)`` item vectors + padding mask -> the state at each position from
+        every OTHER item of its row (the mean of the rest, then the same MLP): what a
+        training item is predicted from in the ``set`` order."""
+        x = self.dropout(x)
+        keep = (~padding).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
+        kept = x * keep
+        rest = (kept.sum(dim=1, keepdim=True) - kept) / (
+            keep.sum(dim=1, keepdim=True) - keep
+        ).clamp(min=1.0)
+        states: Tensor = self.norm(rest + self.mlp(rest))
+        return states
+
 
 class SequentialRecommender(TaskModel):
     """Item encoder + history encoder + the retrieval task + auxiliary heads (see the module).
@@ -265,8 +278,11 @@ class SequentialRecommender(TaskModel):
         sampled_negatives: int | None = None,
         item_counts: Tensor | None = None,
         item_item_weights: Tensor | None = None,
+        set_targets: bool = False,
     ) -> None:
         super().__init__()
+        if set_targets and encoder != "pooled":
+            raise ValueError("set targets (history_order: set) need the pooled encoder")
         if sampled_negatives and item_item:
             raise ValueError("sampled_negatives is for large catalogues; item_item is not")
         if item_item_weights is not None and not item_item:
@@ -316,6 +332,8 @@ class SequentialRecommender(TaskModel):
             persistent=False,
         )
         self.token_dropout = dropout
+        # training rows are sets: each position's item is predicted from the row's others
+        self.set_targets = set_targets
         # sampled softmax: the proposal q over items (training counts + 1 for train items)
         self.sampled_negatives = sampled_negatives or 0
         q = torch.zeros(0)
@@ -326,12 +344,26 @@ class SequentialRecommender(TaskModel):
         self.register_buffer("sampling_q", q, persistent=False)
         self.register_buffer("log_q", q.clamp(min=1e-12).log(), persistent=False)
 
-    def history_item_scores(self, history: Tensor, cumulative: bool) -> Tensor | float:
-        """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` running
-        sums over positions ``<= t`` (``cumulative``) or ``(B, N_items)`` over the whole
-        history; 0 without ``item_item``. Training drops whole history tokens."""
+    def history_item_scores(
+        self, history: Tensor, how: Literal["running", "whole", "others"]
+    ) -> Tensor | float:
+        """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` sums over
+        positions ``<= t`` (``running``) or over every position but ``t`` (``others``), or
+        ``(B, N_items)`` over the whole history (``whole``); 0 without ``item_item``.
+        Training drops whole history tokens."""
         if self.item_item is None and self.item_item_scale is None:
             return 0.0
+        if how == "whole" and not (self.training and self.token_dropout > 0):
+            # a bag of tokens (B, N_tokens) x the weights (N_tokens, N): no (B, L, N) gather
+            weight = self.item_item.weight if self.item_item is not None else self.item_item_fixed
+            bag = torch.zeros(history.shape[0], weight.shape[0], dtype=weight.dtype)
+            bag = bag.to(history.device).scatter_add_(
+                1, history, torch.ones_like(history, dtype=weight.dtype)
+            )
+            whole: Tensor = bag @ weight
+            if self.item_item_scale is not None:
+                whole = whole * self.item_item_scale
+            return whole * self.warm
         if self.item_item is not None:
             rows = self.item_item(history)  # (B, L, N)
         else:
@@ -340,7 +372,12 @@ class SequentialRecommender(TaskModel):
         if self.training and self.token_dropout > 0:
             keep = torch.rand(history.shape, device=history.device) >= self.token_dropout
             rows = rows * (keep.unsqueeze(-1).to(rows.dtype) / (1 - self.token_dropout))
-        summed: Tensor = rows.cumsum(dim=1) if cumulative else rows.sum(dim=1)
+        if how == "running":
+            summed: Tensor = rows.cumsum(dim=1)
+        elif how == "others":
+            summed = rows.sum(dim=1, keepdim=True) - rows
+        else:
+            summed = rows.sum(dim=1)
         return summed * self.warm
 
     @staticmethod
@@ -371,7 +408,7 @@ class SequentialRecommender(TaskModel):
         """Retrieval scores of every item after each history ``(B, L)``: ``(B, N_items)``."""
         items = self.items()
         logits = self.retrieval_logits(self.states(history, items)[:, -1], items)
-        return logits + self.history_item_scores(history, cumulative=False)
+        return logits + self.history_item_scores(history, "whole")
 
     def sampled_logits(
         self, state: Tensor, items: Tensor, target_rows: Tensor, own: Tensor
@@ -419,7 +456,12 @@ class SequentialRecommender(TaskModel):
         head-only stage such as the head refit needs)."""
         wanted = set(self.tasks if tasks is None else tasks)
         items = self.items()  # (N, dim)
-        states = self.states(features["history"], items)  # (B, L, dim)
+        history = features["history"]
+        if self._sets():  # each position's own item, from the row's other items
+            assert isinstance(self.history, PooledEncoder)
+            states = self.history.others(self.token_vectors(items)[history], history == PAD)
+        else:
+            states = self.states(history, items)  # (B, L, dim)
         target = features["target_item"]  # (B, L)
         where = target >= 0
         state = states[where]  # (P, dim)
@@ -455,6 +497,11 @@ class SequentialRecommender(TaskModel):
             out[task] = head(rep, head_features)
         return out
 
+    def _sets(self) -> bool:
+        """Whether this forward pass reads training rows as sets (see ``set_targets``);
+        evaluation always scores after a history."""
+        return self.training and self.set_targets
+
     def _retrieval_outputs(
         self,
         history: Tensor,
@@ -476,7 +523,7 @@ class SequentialRecommender(TaskModel):
         if leave_out is not None:  # the target's column, with its own review out
             own = self.target_logits(state, item, target_rows)
             logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
-        item_item = self.history_item_scores(history, cumulative=True)
+        item_item = self.history_item_scores(history, "others" if self._sets() else "running")
         if isinstance(item_item, Tensor):
             logits = logits + item_item[where]
         return logits
@@ -497,7 +544,7 @@ class SequentialRecommender(TaskModel):
         states = self.states(history, items)[:, -1]  # (U, dim)
         state, item = states[users], items[item_rows]  # (P, dim) each
         logits = self.target_logits(state, item, item_rows)
-        item_item = self.history_item_scores(history, cumulative=False)  # (U, N) or 0
+        item_item = self.history_item_scores(history, "whole")  # (U, N) or 0
         if isinstance(item_item, Tensor):
             logits = logits + item_item[users, item_rows]
         out: Predictions = {self.retrieval_task: logits}

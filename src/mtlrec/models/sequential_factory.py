@@ -127,6 +127,7 @@ def sequential_model(
         sampled_negatives=params.sampled_negatives,
         item_counts=item_counts if params.sampled_negatives else None,
         item_item_weights=item_item_weights,
+        set_targets=params.history_order == "set",
     )
 
 

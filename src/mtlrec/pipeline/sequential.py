@@ -52,7 +52,7 @@ def time_order(data: RunData) -> np.ndarray:
 
     Pair-level examples (one per ``(user, item)`` pair, e.g. Retailrocket's view / cart /
     purchase labels) carry no time: they are ranked by split, then row, which suits only
-    an order-free use (``history_order: shuffled``, checked by the caller)."""
+    an order-free use (``history_order`` ``shuffled`` or ``set``, checked by the caller)."""
     if data.examples.unit == "pair":
         split = data.examples.split.numpy().astype(np.int64)
         ranked = np.lexsort((np.arange(len(split)), split))
@@ -180,10 +180,10 @@ class SequentialData:
     def of(cls, data: RunData, params: SequentialArchitecture) -> SequentialData:
         """Sequences of ``data``; a test user's history is train + valid (``test_history:
         earlier``, what the exclusion rule treats as known) or train alone."""
-        if data.examples.unit == "pair" and params.history_order != "shuffled":
+        if data.examples.unit == "pair" and params.history_order == "time":
             raise ValueError(
                 "pair-level examples carry no time order: set model.params.history_order: "
-                "shuffled (an order-free history)"
+                "shuffled or set (an order-free history)"
             )
         order = time_order(data)
         items = data.examples.features["item_row"].numpy()

@@ -50,7 +50,11 @@ class SequenceLoader:
     ``max_len - stride`` earlier items (as at evaluation, where the history is full).
     ``history_order="shuffled"`` puts each user's training items in a new random order
     every epoch (for random splits, where held-out items are not the latest: each
-    position then predicts a random other item of the user from a random subset).
+    position then predicts a random other item of the user from a random subset);
+    ``"set"`` makes each row a set of up to ``max_len`` of a user's items in a new random
+    order every epoch, every item a target predicted from the row's other items (what a
+    random split's held-out item is predicted from: the user's other items; the model
+    must read rows that way in training, see ``set_targets`` of the sequential model).
 
     A batch holds ``positions`` ``(P,)`` (the target item rows: what samples/s counts),
     ``history`` and ``target_item`` ``(B, L)`` and, with ``review_text``, ``own_review``
@@ -84,14 +88,18 @@ class SequenceLoader:
         self.review_text, self.leave_out_own_review = review_text, leave_out_own_review
         self.content_text = content_text
         self.sampled_softmax = sampled_softmax
-        if history_order not in ("time", "shuffled"):
-            raise ValueError(f"history_order must be 'time' or 'shuffled', got {history_order!r}")
+        if history_order not in ("time", "shuffled", "set"):
+            raise ValueError(
+                f"history_order must be 'time', 'shuffled' or 'set', got {history_order!r}"
+            )
         self.history_order, self.step = history_order, step
         self.sequences = [rows for rows in sequences.examples.values()]
         self.history, self.target_example = self._windows(self.sequences)
 
     def _windows(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
         """History tokens and target example indices ``(W, max_len)`` of every window."""
+        if self.history_order == "set":
+            return self._sets(sequences)
         items = self.examples.features["item_row"].numpy()
         max_len, step = self.max_len, self.step
         history, targets = [], []
@@ -114,6 +122,26 @@ class SequenceLoader:
             return torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0, dtype=torch.long)
         return torch.from_numpy(np.stack(history)), torch.from_numpy(np.stack(targets))
 
+    def _sets(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+        """``set`` rows ``(W, max_len)``: the start token, then a piece of at most
+        ``max_len - 1`` of a user's items (left-padded, as :func:`history_tokens` writes a
+        history); every item is a target at its own position, predicted by the model from
+        the row's other tokens (the start token and the piece's other items)."""
+        items = self.examples.features["item_row"].numpy()
+        size = max(self.max_len - 1, 1)
+        history, targets = [], []
+        for rows in sequences:
+            for begin in range(0, len(rows), size):
+                piece = rows[begin : begin + size]
+                window = history_tokens(items[piece], self.max_len)
+                target = np.full(self.max_len, -1, dtype=np.int64)
+                target[self.max_len - len(piece) :] = piece
+                history.append(window)
+                targets.append(target)
+        if not history:
+            return torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0, dtype=torch.long)
+        return torch.from_numpy(np.stack(history)), torch.from_numpy(np.stack(targets))
+
     def __len__(self) -> int:
         return -(-len(self.history) // self.batch_size)
 
@@ -126,7 +154,7 @@ class SequenceLoader:
         """The epoch's batches; their order depends on ``(seed, epoch)`` only."""
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         history, target_example = self.history, self.target_example
-        if self.history_order == "shuffled":  # each user's items in a new random order
+        if self.history_order != "time":  # each user's items in a new random order
             rng = np.random.default_rng(self.seed * 100_003 + epoch)
             history, target_example = self._windows([rng.permutation(r) for r in self.sequences])
         order = torch.randperm(len(history), generator=generator)
