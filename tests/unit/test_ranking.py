@@ -355,7 +355,7 @@ def test_results_json_round_trip_with_nan_as_null(tmp_path: Path) -> None:
     assert back["valid"]["like"] == _results()["valid"]["like"]
 
 
-def test_print_results_renders_one_table_per_split_plus_ranking() -> None:
+def test_print_results_renders_task_tables_per_kind_then_ranking() -> None:
     console = Console(file=io.StringIO(), width=200, record=True)
     print_results(console, _results())
     text = console.export_text()
@@ -364,14 +364,42 @@ def test_print_results_renders_one_table_per_split_plus_ranking() -> None:
         for line in text.splitlines()
         if line.strip() in {"valid", "valid - ranking", "test"}
     ]
-    assert titles == ["valid", "valid - ranking", "test"]
+    # like and rating have other metrics: a table each, so no table is the union of both
+    assert titles == ["valid", "valid", "valid - ranking", "test"]
     assert "0.7912" in text and "812" in text
-    header = next(line for line in text.splitlines() if "hr@10" in line)
-    assert header.index("n_users") < header.index("hr@10") < header.index("ndcg@10")
-    ranking_rows = [line for line in text.splitlines() if "ranking/" in line]
-    assert len(ranking_rows) == 2 and "-" in ranking_rows[1]
+    # the ranking table: slices as columns, metric@K as rows (the user count first)
+    ranking = text.split("valid - ranking")[1].split("test")[0]
+    header = next(line for line in ranking.splitlines() if "ranking/all" in line)
+    assert header.index("ranking/all") < header.index("ranking/cold")
+    names = [line.split()[1] for line in ranking.splitlines() if line.startswith("│")]
+    assert names == ["n_users", "hr@10", "ndcg@10"]
+    hr_row = next(line for line in ranking.splitlines() if "hr@10" in line)
+    assert "0.6100" in hr_row and "-" in hr_row  # cold hr@10 is undefined
     rating_row = next(line for line in text.splitlines() if "rating" in line)
     assert "0.9100" in rating_row and "0.7200" in rating_row
+
+
+def test_results_read_whole_at_100_columns() -> None:
+    ks = (5, 10, 20)
+    slice_metrics = {
+        f"{m}@{k}": 0.123456
+        for m in ("hr", "recall", "ndcg", "mrr", "coverage", "diversity", "novelty", "arp")
+        for k in ks
+    }
+    rows = {
+        "like": {"n": 10_000, "auc": 0.7, "logloss": 0.6, "accuracy": 0.6},
+        "rating": {"n": 10_000, "rmse": 1.0, "mae": 0.8},
+        "genres": {"n": 10_000, "micro_f1": 0.7, "macro_f1": 0.4, "auc": 0.9, "map": 0.7},
+        "genres (cold items)": {"n": 18, "micro_f1": 0.3, "macro_f1": 0.1, "auc": 0.7, "map": 0.5},
+        **{f"ranking ({s})": {"n_users": 943, **slice_metrics} for s in ("all", "warm", "cold")},
+    }
+    console = Console(file=io.StringIO(), width=100, record=True)
+    print_results(console, {"test": rows})
+    text = console.export_text()
+    assert "…" not in text  # nothing cut
+    assert max(len(line) for line in text.splitlines()) <= 100
+    for name in (*slice_metrics, "macro_f1", "logloss", "genres (cold items)"):
+        assert name in text, name
 
 
 def test_print_results_splits_ranking_columns_by_family() -> None:

@@ -535,6 +535,40 @@ def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
         SequentialRecommender(items, 16, specs, {}, "interest", {}, item_item_weights=weights)
 
 
+def test_training_reads_each_users_out_of_fold_item_to_item_weights() -> None:
+    torch.manual_seed(0)
+    full, folds = torch.rand(N_ITEMS, N_ITEMS), torch.rand(2, N_ITEMS, N_ITEMS)
+    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
+    specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS)}
+    model = SequentialRecommender(
+        items,
+        16,
+        specs,
+        {},
+        "interest",
+        {},
+        encoder="pooled",
+        max_len=4,
+        dropout=0.0,
+        item_item=True,
+        item_item_weights=full,
+    )
+    model.set_training_folds(folds, torch.tensor([1, 0]))  # user 0 in fold 1, user 1 in 0
+    history = torch.tensor([[START, 1 + OFFSET, 4 + OFFSET], [START, 2 + OFFSET, 3 + OFFSET]])
+    users = torch.tensor([0, 1])
+    warm = (torch.arange(N_ITEMS) > 0).float()
+    with torch.no_grad():
+        model.train()
+        trained = model.history_item_scores(history, "running", users)
+        model.eval()
+        held_out = model.history_item_scores(history, "whole")
+    assert isinstance(trained, torch.Tensor) and isinstance(held_out, torch.Tensor)
+    torch.testing.assert_close(trained[0, -1], 10.0 * (folds[1][1] + folds[1][4]) * warm)
+    torch.testing.assert_close(trained[1, -1], 10.0 * (folds[0][2] + folds[0][3]) * warm)
+    torch.testing.assert_close(held_out[0], 10.0 * (full[1] + full[4]) * warm)
+    assert "fold_weights" not in model.state_dict()  # a training aid, not the model
+
+
 def test_refit_heads_trains_only_the_heads_and_keeps_each_heads_best_epoch() -> None:
     users = [u for u in range(6) for _ in range(5)]
     items = [(u + k) % N_ITEMS for u in range(6) for k in range(5)]

@@ -128,8 +128,16 @@ def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
     [
         {"item_reviews": True, "item_item": True, "stride": 4, "temperature": 8.0},
         {"sampled_negatives": 8},
+        {
+            "encoder": "pooled",
+            "history_order": "set",
+            "history_len": 32,
+            "item_item": True,
+            "item_item_ease": 50.0,
+            "item_item_folds": 2,
+        },
     ],
-    ids=["review-content-item-to-item", "sampled-softmax"],
+    ids=["review-content-item-to-item", "sampled-softmax", "sets-cross-fitted-ease"],
 )
 def test_sequential_run_with_review_content_or_sampled_softmax(
     tmp_path: Path, extra: dict[str, object]

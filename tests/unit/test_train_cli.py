@@ -58,13 +58,21 @@ def test_a_second_train_into_the_same_folder_is_refused_unless_asked(tmp_path: P
     code, output = train(tmp_path, run)
     assert code == 0, output
     lines, model = steps(run), (run / "model.pt").read_bytes()
+    # a line per epoch, then a summary: best epoch, headline metrics, files, next commands
+    assert "epoch 1/1" in output
+    assert "trained tiny-export" in output and "1 epoch(s)" in output
+    assert "test: ranking ndcg@5 " in output
+    assert "interest auc" in output and "rating rmse" in output
+    assert f"mtlrec fuse --run {run}" in output and "{'" not in output  # no raw dict
     code, output = train(tmp_path, run)
     assert code == 2 and "already holds a finished run" in output
     assert "--resume" in output and "--overwrite" in output
     assert steps(run) == lines and (run / "model.pt").read_bytes() == model  # untouched
     # --overwrite starts afresh: the log is not appended to, one TensorBoard file
-    code, output = train(tmp_path, run, "--overwrite")
+    stopping = "training.early_stopping={monitor: valid/interest/auc, patience: 1}"
+    code, output = train(tmp_path, run, "--overwrite", "--set", stopping)
     assert code == 0, output
+    assert "epoch 1/1, valid/interest/auc " in output and "best epoch 1 of 1" in output
     assert steps(run) == lines
     assert len(list((run / "tensorboard").iterdir())) == 1
 

@@ -15,7 +15,7 @@ from mtlrec.core.registry import UnknownNameError
 from mtlrec.data.fetch import ChecksumError, DatasetUnavailableError, FetchSettings
 from mtlrec.data.read_report import DataFormatError
 
-console = Console(width=max(Console().width, 132))  # wide enough for metric tables
+console = Console()  # metric tables are built to read whole at 100 columns
 errors = Console(stderr=True)
 data_app = typer.Typer(help="Prepare, inspect and validate datasets.", no_args_is_help=True)
 

@@ -124,3 +124,63 @@ def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
         console.print(bad)
         if len(issues) > show:
             console.print(f"... and {len(issues) - show:,} more (use --quarantine FILE)")
+
+
+HEADLINE: dict[str, tuple[str, ...]] = {
+    "ranking (all)": ("ndcg@10", "recall@10"),
+}
+"""The ranking slice and metrics a run's summary leads with."""
+
+TASK_HEADLINE: tuple[str, ...] = ("auc", "rmse", "macro_f1", "target_mrr", "micro_f1")
+"""Each task's headline metric: the first of these its results hold."""
+
+
+def headline_metrics(split: dict[str, dict[str, float]]) -> list[str]:
+    """``["ranking ndcg@10 0.1026", "like auc 0.7100", ...]``: the ranking slice's headline
+    metrics (with whichever cut-off the run reports nearest 10), then one per task."""
+    parts = []
+    ranking = split.get("ranking (all)", {})
+    for name in ("ndcg", "recall"):
+        cuts = sorted(
+            (abs(int(k.split("@")[1]) - 10), k) for k in ranking if k.startswith(f"{name}@")
+        )
+        if cuts:
+            key = cuts[0][1]
+            parts.append(f"ranking {key} {ranking[key]:.4f}")
+    for task, metrics in split.items():
+        if task.startswith("ranking") or "(" in task:
+            continue
+        metric = next((m for m in TASK_HEADLINE if m in metrics), None)
+        if metric is not None:
+            parts.append(f"{task} {metric} {metrics[metric]:.4f}")
+    return parts
+
+
+def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]) -> None:
+    """What ``mtlrec train`` ends with: the best epoch, the test headline metrics, the
+    files written and the commands that come next."""
+    best, epochs = payload.get("best_epoch"), payload.get("epochs_run")
+    seconds = sum(v for k, v in payload.get("timings_s", {}).items() if k.endswith("_s"))
+    epoch_text = (
+        f"best epoch {best + 1} of {epochs}"
+        if best is not None
+        else f"{epochs} epoch(s), the last one's weights kept (no validation metric monitored)"
+    )
+    console.print(
+        f"[bold green]trained[/] {payload['name']} in {seconds / 60:.1f} min: {epoch_text}"
+    )
+    test = payload.get("results", {}).get("test", {})
+    if test:
+        console.print("test: " + "; ".join(headline_metrics(test)), highlight=False)
+    written = [n for n in ("model.pt", "results.json", "train.jsonl", "tensorboard", "checkpoints")]
+    console.print(
+        f"written to {run_dir}/: {', '.join(w for w in written if (run_dir / w).exists())}"
+    )
+    console.print("next:")
+    for command in (
+        f"mtlrec fuse --run {run_dir}",
+        f"mtlrec recommend --run {run_dir} --user <user id>   (after fuse)",
+        f"mtlrec export {run_dir} --out {run_dir}-artifact",
+        f"mtlrec report {run_dir} --out {run_dir}/report.html",
+    ):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)

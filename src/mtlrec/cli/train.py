@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
+from mtlrec.cli.summary import print_train_summary
 
 
 def train_command(
@@ -68,7 +69,7 @@ def train_command(
         )
     except KNOWN_ERRORS as error:
         raise fail(error) from None
-    console.print(f"[green]run written to[/] {run_dir} ({result['timings_s']})")
+    print_train_summary(console, run_dir, result)
 
 
 def evaluate_command(

@@ -115,13 +115,30 @@ def _table(title: str, first: str, group: Mapping[str, Mapping[str, float]]) -> 
     return table
 
 
+def _slices_table(title: str, group: Mapping[str, Mapping[str, float]]) -> Table:
+    """Ranking slices as columns, ``metric@K`` as rows (a count row first): as many columns
+    as slices, so the table reads whole on a narrow terminal whatever the cut-offs."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric", style="bold")
+    for row in group:
+        table.add_column(escape(row), justify="right")
+    for column in _columns(group):
+        table.add_row(column, *(format_value(column, m.get(column)) for m in group.values()))
+    return table
+
+
 def results_tables(results: Results) -> list[Table]:
-    """One table per split for task rows (tasks as rows, metrics as columns), plus, for its
-    ranking rows, one table per metric family (accuracy, beyond accuracy, other)."""
+    """Per split: the task rows, one table per set of metrics (tasks of one kind share a
+    table: tasks as rows, metrics as columns), then for the ranking rows one table per
+    metric family (accuracy, beyond accuracy, other) with the slices as columns and
+    ``metric@K`` as rows. Every table stays narrow (about 80 columns)."""
     tables: list[Table] = []
     for split, rows in results.items():
-        tasks = {r: m for r, m in rows.items() if not is_ranking_row(m)}
-        if tasks:
+        kinds: dict[tuple[str, ...], dict[str, Mapping[str, float]]] = {}
+        for row, metrics in rows.items():
+            if not is_ranking_row(metrics):
+                kinds.setdefault(tuple(metrics), {})[row] = metrics
+        for tasks in kinds.values():
             tables.append(_table(split, "task", tasks))
         ranking = {r: m for r, m in rows.items() if is_ranking_row(m)}
         for family in (*(t for t, _ in RANKING_FAMILIES), "other"):
@@ -132,7 +149,7 @@ def results_tables(results: Results) -> list[Table]:
                     counts = {k: v for k, v in metrics.items() if k in COUNT_KEYS}
                     group[row] = {**counts, **kept}
             if group:
-                tables.append(_table(f"{split} - {family}", "slice", group))
+                tables.append(_slices_table(f"{split} - {family}", group))
     return tables
 
 

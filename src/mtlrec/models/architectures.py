@@ -72,7 +72,9 @@ class SequentialArchitecture(Architecture):
     the item vector; ``item_bias`` a learned retrieval-score offset per train item;
     ``item_item`` a linear item-to-item term in the retrieval score, learned, or with
     ``item_item_ease`` (an L2 strength) EASE's closed-form weights on the training
-    interactions, fixed, under a learned scale;
+    interactions, fixed, under a learned scale; ``item_item_folds`` cross-fits those
+    weights for training (K user folds: a training target is scored with weights fitted
+    without its user, as a held-out one is);
     ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
     logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
     (``pair``: state and item, the default; ``review``: its own review text and the item;
@@ -97,6 +99,7 @@ class SequentialArchitecture(Architecture):
     item_bias: bool = True
     item_item: bool = False
     item_item_ease: float | None = None
+    item_item_folds: int | None = None
     item_reviews: bool = False
     item_norm: bool = True
     sampled_negatives: int | None = None

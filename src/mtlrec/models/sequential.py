@@ -334,6 +334,9 @@ class SequentialRecommender(TaskModel):
         self.token_dropout = dropout
         # training rows are sets: each position's item is predicted from the row's others
         self.set_targets = set_targets
+        # training only: cross-fitted fixed weights (K, N_tokens, N) and each user's fold
+        self.register_buffer("fold_weights", torch.zeros(0), persistent=False)
+        self.register_buffer("user_fold", torch.zeros(0, dtype=torch.long), persistent=False)
         # sampled softmax: the proposal q over items (training counts + 1 for train items)
         self.sampled_negatives = sampled_negatives or 0
         q = torch.zeros(0)
@@ -344,13 +347,29 @@ class SequentialRecommender(TaskModel):
         self.register_buffer("sampling_q", q, persistent=False)
         self.register_buffer("log_q", q.clamp(min=1e-12).log(), persistent=False)
 
+    def set_training_folds(self, weights: Tensor, user_fold: Tensor) -> None:
+        """Cross-fitted item-to-item weights for training: ``weights`` ``(K, N, N)``, fold
+        ``k`` fitted without the users of fold ``k``; ``user_fold`` ``(N_users,)``. In
+        training a window of user ``u`` reads fold ``user_fold[u]``'s weights; evaluation
+        and serving read the weights fitted on every training user."""
+        if self.item_item_scale is None:
+            raise ValueError("training folds replace the fixed item-to-item weights: none here")
+        padded = torch.zeros(weights.shape[0], self.item_item_fixed.shape[0], weights.shape[2])
+        padded[:, OFFSET:] = weights.float()
+        self.fold_weights, self.user_fold = padded, user_fold.long()
+
     def history_item_scores(
-        self, history: Tensor, how: Literal["running", "whole", "others"]
+        self,
+        history: Tensor,
+        how: Literal["running", "whole", "others"],
+        users: Tensor | None = None,
     ) -> Tensor | float:
         """The item-to-item term: history tokens ``(B, L)`` -> ``(B, L, N_items)`` sums over
         positions ``<= t`` (``running``) or over every position but ``t`` (``others``), or
         ``(B, N_items)`` over the whole history (``whole``); 0 without ``item_item``.
-        Training drops whole history tokens."""
+        Training drops whole history tokens; with training folds (see
+        :meth:`set_training_folds`) and the windows' ``users`` ``(B,)``, training reads each
+        user's out-of-fold weights."""
         if self.item_item is None and self.item_item_scale is None:
             return 0.0
         if how == "whole" and not (self.training and self.token_dropout > 0):
@@ -366,6 +385,10 @@ class SequentialRecommender(TaskModel):
             return whole * self.warm
         if self.item_item is not None:
             rows = self.item_item(history)  # (B, L, N)
+        elif self.training and self.fold_weights.numel() and users is not None:
+            assert self.item_item_scale is not None
+            fold = self.user_fold[users.clamp(min=0)]  # (B,)
+            rows = self.fold_weights[fold.unsqueeze(1), history] * self.item_item_scale
         else:
             assert self.item_item_scale is not None
             rows = F.embedding(history, self.item_item_fixed) * self.item_item_scale
@@ -477,7 +500,7 @@ class SequentialRecommender(TaskModel):
         out: Predictions = {}
         if self.retrieval_task in wanted:
             out[self.retrieval_task] = self._retrieval_outputs(
-                features["history"], where, state, items, item, target_rows, leave_out
+                history, features.get("user_row"), where, state, items, item, target_rows, leave_out
             )
         head_features = {"item_row": target_rows}
         if self.item_tokens.numel():
@@ -505,6 +528,7 @@ class SequentialRecommender(TaskModel):
     def _retrieval_outputs(
         self,
         history: Tensor,
+        users: Tensor | None,
         where: Tensor,
         state: Tensor,
         items: Tensor,
@@ -523,7 +547,9 @@ class SequentialRecommender(TaskModel):
         if leave_out is not None:  # the target's column, with its own review out
             own = self.target_logits(state, item, target_rows)
             logits = logits.scatter(1, target_rows.unsqueeze(1), own.unsqueeze(1))
-        item_item = self.history_item_scores(history, "others" if self._sets() else "running")
+        item_item = self.history_item_scores(
+            history, "others" if self._sets() else "running", users
+        )
         if isinstance(item_item, Tensor):
             logits = logits + item_item[where]
         return logits

@@ -138,6 +138,26 @@ def item_item_ease(data: RunData, l2: float) -> Tensor:
     return torch.from_numpy(model.weights_)
 
 
+def item_item_ease_folds(data: RunData, l2: float, folds: int, seed: int) -> tuple[Tensor, Tensor]:
+    """Cross-fitted EASE weights for training: users split at random (``seed``) into
+    ``folds`` groups, the weights of group ``k`` fitted on the TRAINING interactions of
+    the other groups' users. Returns the weights ``(K, N_items, N_items)`` and each user's
+    group ``(N_users,)``: a training target is then scored with weights its own user's
+    interactions never shaped, as held-out items are (stacking's out-of-fold rule)."""
+    from mtlrec.baselines.ease import EASERecommender
+
+    if folds < 2:
+        raise ValueError(f"model.params.item_item_folds must be >= 2, got {folds}")
+    n_users, n_items = len(data.entities.user_ids), len(data.entities.item_ids)
+    ranking = ranking_data(data.examples, n_users, n_items)
+    group = np.random.default_rng(seed).permutation(n_users) % folds
+    weights = []
+    for k in range(folds):
+        others = ranking.train.multiply((group != k).astype(np.float32)[:, None]).tocsr()
+        weights.append(torch.from_numpy(EASERecommender(l2=l2).fit(others).weights_))
+    return torch.stack(weights), torch.from_numpy(group.astype(np.int64))
+
+
 def build_sequential_model(config: ExperimentConfig, data: RunData) -> SequentialRecommender:
     """The untrained sequential model of ``config`` over the run's items
     (:func:`~mtlrec.models.sequential_factory.sequential_model`), output biases at the
@@ -340,6 +360,12 @@ def train_sequential(
     torch.manual_seed(config.seed)
     params = sequential_params(config)
     model = build_sequential_model(config, data)
+    if params.item_item_folds is not None:
+        if params.item_item_ease is None:
+            raise ValueError("item_item_folds cross-fits item_item_ease: set item_item_ease")
+        model.set_training_folds(
+            *item_item_ease_folds(data, params.item_item_ease, params.item_item_folds, config.seed)
+        )
     if config.training.refit_heads is not None:
         check_calibrated_tasks(model, config.training.refit_heads.calibrate)
     seq = SequentialData.of(data, params)

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
@@ -121,12 +122,28 @@ class TensorBoardLogger(Callback):
             self.writer.close()
 
 
-class ProgressBar(Callback):
-    """A rich progress bar per epoch with the running loss."""
+def epoch_line(trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> str:
+    """One line per finished epoch: the monitored validation metric, the best so far and
+    its epoch (1-based, as the progress bar counts), the epoch's training time."""
+    parts = [f"epoch {state.epoch + 1}/{trainer.max_epochs}"]
+    monitor = trainer.settings.monitor
+    if monitor is not None and monitor in metrics:
+        parts.append(f"{monitor} {metrics[monitor]:.4f}")
+        if state.best is not None and state.best_epoch is not None:
+            parts.append(f"best {state.best:.4f} at epoch {state.best_epoch + 1}")
+    if "train/epoch_s" in metrics:
+        parts.append(f"{metrics['train/epoch_s']:.0f}s")
+    return ", ".join(parts)
 
-    def __init__(self) -> None:
+
+class ProgressBar(Callback):
+    """A rich progress bar per epoch with the running loss, then a line per epoch (see
+    :func:`epoch_line`) on ``console``."""
+
+    def __init__(self, console: Console | None = None) -> None:
         self.progress: Progress | None = None
         self.task: Any = None
+        self.console = console or Console()
 
     def on_epoch_start(self, trainer: Trainer, state: TrainState) -> None:
         self.progress = Progress(
@@ -148,3 +165,4 @@ class ProgressBar(Callback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        self.console.print(epoch_line(trainer, state, metrics), highlight=False)

@@ -205,10 +205,15 @@ def sequence_batch(
     item_rows = examples.features["item_row"]
     target_item = torch.full_like(target_example, -1)
     target_item[where] = item_rows[index]
+    # each window is one user's: its user row (B,) from any of its targets (-1: none)
+    first = torch.where(where.any(dim=1), where.float().argmax(dim=1), 0)
+    owner = target_example.gather(1, first.unsqueeze(1)).squeeze(1)
+    user = torch.where(owner >= 0, examples.features["user_row"][owner.clamp(min=0)], -1)
     features: dict[str, Tensor] = {
         "positions": item_rows[index],
         "history": history,
         "target_item": target_item,
+        "user_row": user,
     }
     if review_text is not None:
         reviews = torch.zeros(*history.shape, review_text.shape[1])
