@@ -157,3 +157,24 @@ def test_fuse_refuses_tasks_the_run_has_not_before_fitting_anything(tmp_path: Pa
     assert "['genres'] are not tasks of the run" in result.output
     assert "interest, rating, sentiment" in result.output  # what it has
     assert "fitted retriever" not in result.output and not (tmp_path / "c").exists()
+
+
+def test_version_flag_and_data_options_have_help_on_every_command() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("mtlrec ")
+    for command in (["train"], ["fuse"], ["recommend"], ["export"], ["data", "prepare"]):
+        text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"}).output
+        assert "looked in before" in text, command  # --mirror
+        assert "~/.cache/mtlrec" in text, command  # --cache-dir
+        assert "Never download" in text, command  # --offline
+        assert "list[Path]" not in text, command
+
+
+def test_loading_the_language_model_prints_no_progress_bar(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from mtlrec.text.encoder import TextEncoder, default_model_path
+
+    TextEncoder.from_pretrained(default_model_path())
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out

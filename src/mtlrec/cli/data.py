@@ -30,6 +30,28 @@ KNOWN_ERRORS = (
 )
 
 
+MirrorOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--mirror",
+        help="A folder of raw dataset files (DIR/<dataset>/<file>), looked in before the "
+        "cache and the download; repeatable (default: MTLREC_DATA_MIRRORS).",
+        metavar="DIR",
+    ),
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where fetched files, prepared datasets and text embeddings are kept "
+        "(default: MTLREC_CACHE_DIR, else ~/.cache/mtlrec).",
+        metavar="DIR",
+    ),
+]
+OfflineOption = Annotated[
+    bool, typer.Option(help="Never download: read mirrors and the cache only.")
+]
+
+
 def fail(error: BaseException) -> typer.Exit:
     """Print a readable error (no traceback) and return the exit to raise."""
     errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
@@ -62,11 +84,9 @@ def prepare_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")
     ] = None,
-    mirror: Annotated[
-        list[Path] | None, typer.Option("--mirror", help="Folder with <dataset>/<file> copies.")
-    ] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Download cache folder.")] = None,
-    offline: Annotated[bool, typer.Option(help="Never download; use local copies only.")] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Parse, validate, split and label a dataset into OUT (Parquet tables + manifest)."""
     from mtlrec.config.fast_check import fast_check_prepare

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
+from mtlrec.cli.data import (
+    KNOWN_ERRORS,
+    CacheDirOption,
+    MirrorOption,
+    OfflineOption,
+    console,
+    fail,
+    fetch_settings,
+)
 
 
 def export_command(
@@ -36,9 +44,9 @@ def export_command(
     repeats: Annotated[int, typer.Option(min=1, help="Timed passes per model.")] = 50,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed passes first.")] = 10,
     threads: Annotated[int, typer.Option(min=1, help="Intra-op threads when timing.")] = 1,
-    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
-    cache_dir: Annotated[Path | None, typer.Option()] = None,
-    offline: Annotated[bool, typer.Option()] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Bundle a trained run (and its fused cascade) into a checksummed, versioned artifact;
     optionally with an ONNX model, int8 / pruned variants and their size-latency-metric report."""

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
+from mtlrec.cli.data import (
+    KNOWN_ERRORS,
+    CacheDirOption,
+    MirrorOption,
+    OfflineOption,
+    console,
+    fail,
+    fetch_settings,
+)
 
 
 def fuse_command(
@@ -25,9 +33,9 @@ def fuse_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")
     ] = None,
-    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
-    cache_dir: Annotated[Path | None, typer.Option()] = None,
-    offline: Annotated[bool, typer.Option()] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Fit retrievers + fusion (on validation) for a run; evaluate the cascade; save it.
 
@@ -72,9 +80,9 @@ def recommend_command(
     run: Annotated[Path, typer.Option("--run", help="A run folder with a fitted 'fusion/'.")],
     user: Annotated[str, typer.Option("--user", help="A user id of the dataset.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many items.")] = 10,
-    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
-    cache_dir: Annotated[Path | None, typer.Option()] = None,
-    offline: Annotated[bool, typer.Option()] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Recommend k items to one user with the run's cascade, explained item by item."""
     from mtlrec.pipeline.fuse import load_fused_run

@@ -7,6 +7,8 @@ Only the ``mtlrec.cli`` package reads ``sys.argv`` and environment variables:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mtlrec.cli.data import data_app
@@ -22,6 +24,28 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mtlrec import __version__
+
+        typer.echo(f"mtlrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Multi-task learning for recommender systems around pretrained language models."""
+
+
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)

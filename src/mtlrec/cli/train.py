@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mtlrec.cli.data import KNOWN_ERRORS, console, fail, fetch_settings
+from mtlrec.cli.data import (
+    KNOWN_ERRORS,
+    CacheDirOption,
+    MirrorOption,
+    OfflineOption,
+    console,
+    fail,
+    fetch_settings,
+)
 from mtlrec.cli.summary import print_train_summary
 
 
@@ -24,9 +32,9 @@ def train_command(
     skip_if_done: Annotated[
         bool, typer.Option(help="Leave a finished run of the same config in --out as it is.")
     ] = False,
-    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
-    cache_dir: Annotated[Path | None, typer.Option()] = None,
-    offline: Annotated[bool, typer.Option()] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Train a multi-task model and evaluate it on the validation and test splits.
 
@@ -74,9 +82,9 @@ def train_command(
 
 def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'mtlrec train'.")],
-    mirror: Annotated[list[Path] | None, typer.Option("--mirror")] = None,
-    cache_dir: Annotated[Path | None, typer.Option()] = None,
-    offline: Annotated[bool, typer.Option()] = False,
+    mirror: MirrorOption = None,
+    cache_dir: CacheDirOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Re-evaluate a trained run from its folder (config.yaml + model.pt)."""
     from mtlrec.pipeline.experiment import evaluate_saved_run

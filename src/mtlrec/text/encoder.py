@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -112,6 +113,21 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextmanager
+def quiet_weights_loading() -> Iterator[None]:
+    """No ``Loading weights: 0%|...`` bar from transformers while a local model loads (it
+    printed on every command); transformers' own setting is restored after."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 class TextEncoder(nn.Module):
     """A transformers model plus tokenizer and pooling: texts in, one vector per text out.
 
@@ -166,7 +182,8 @@ class TextEncoder(nn.Module):
             )
         mode = resolve_pooling(folder, pooling)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+        with quiet_weights_loading():
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         model.eval()
         norm = "norm" if normalize else "raw"
         model_id = f"{folder.name}-{mode}-len{max_length}-{norm}-{folder_fingerprint(folder)}"
