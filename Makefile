@@ -7,7 +7,7 @@ export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
 # the cache is mtlrec's own default (~/.cache/mtlrec, or MTLREC_CACHE_DIR when set), the
 # same one the commands use when called directly
 
-.PHONY: install browser demo test lint bench bench-serve clean
+.PHONY: install browser demo test test-fast lint bench bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -q -n 2
+
+# unit and contract tests only (no integration tests over the real datasets, no browser)
+test-fast: install
+	$(PY) -m pytest -q -n 2 tests/unit tests/contract
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -98,16 +98,17 @@ def recommend_command(
         title=f"top {k} for user {user} ({fused.fusion_config.fusion.name} fusion)",
         caption="per-task scores: head outputs (probability / prediction; a sequential "
         "model's retrieval task: its logit); retrieved by: retriever#rank; stage: how the "
-        "final position was chosen (fused # = rank before MMR)",
+        "final position was chosen, with the item's fused rank before MMR",
     )
+    # numbers and their headers never shrink; the text columns wrap (never cut) to fit
     table.add_column("#", justify="right")
-    table.add_column("item", no_wrap=True)
-    table.add_column("title", max_width=34, no_wrap=True, overflow="ellipsis")
+    table.add_column("item", overflow="fold")
+    table.add_column("title", max_width=24, overflow="fold")
     for task in tasks:
-        table.add_column(task, justify="right")
-    table.add_column("fused", justify="right")
-    table.add_column("retrieved by")
-    table.add_column("stage", no_wrap=True)
+        table.add_column(task, justify="right", min_width=max(len(task), 6))
+    table.add_column("fused", justify="right", min_width=6)
+    table.add_column("retrieved by", overflow="fold")
+    table.add_column("stage", overflow="fold")
     for row in rows:
         table.add_row(
             str(row["rank"]),
@@ -116,6 +117,6 @@ def recommend_command(
             *(f"{row['scores'][t]:.3f}" for t in tasks),
             f"{row['fused']:.3f}",
             " ".join(f"{name}#{rank}" for name, rank in row["retrieved_by"]),
-            f"{row['stage']} (fused #{row['fused_rank']})",
+            f"{row['stage']} #{row['fused_rank']}",
         )
     console.print(table)
