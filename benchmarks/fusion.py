@@ -73,6 +73,9 @@ DATASETS: dict[str, dict[str, Any]] = {
             "model.params.stride=200",
             "model.params.item_item=true",
             "model.params.item_item_ease=500",
+            # ranked after the whole history, not the 200-item training window: the same
+            # trained model's validation NDCG@10 0.2606 -> 0.2666 (seed 0)
+            "model.params.history_len=1000",
         ],
         "fusion": "configs/fusion/ml-100k.yaml",
         "formula": "mtl_interest * (0.5 + 0.5 * mtl_like) * (0.6 + 0.1 * mtl_rating)",
