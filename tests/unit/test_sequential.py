@@ -569,6 +569,32 @@ def test_training_reads_each_users_out_of_fold_item_to_item_weights() -> None:
     assert "fold_weights" not in model.state_dict()  # a training aid, not the model
 
 
+@pytest.mark.parametrize("sets", [False, True])
+def test_exclude_seen_leaves_the_targets_known_items_out_of_its_training_softmax(
+    sets: bool,
+) -> None:
+    model = _model("pooled")
+    model.exclude_seen, model.set_targets = True, sets
+    history = torch.tensor([[START, 1 + OFFSET, 2 + OFFSET, 1 + OFFSET]])
+    # prefix order: the next items; set order: each position's own item
+    target = torch.tensor([[1, 2, 1, 5]]) if not sets else torch.tensor([[-1, 1, 2, 1]])
+    model.train()
+    with torch.no_grad():
+        logits = model({"history": history, "target_item": target})["interest"]
+        model.eval()
+        plain = model({"history": history, "target_item": target})["interest"]
+    masked = logits < -1e8
+    if not sets:
+        # position t excludes the items of tokens <= t, never its own target (item 1 again)
+        assert masked.nonzero().tolist() == [[1, 1], [2, 2], [3, 1], [3, 2]]
+    else:
+        # every other item of the row; a repeated item is its own target at positions 1, 3
+        assert masked.nonzero().tolist() == [[0, 2], [1, 1], [2, 2]]
+    assert not (plain < -1e8).any()  # evaluation scores every item
+    if not sets:  # (the set order's states differ in training: each reads the others)
+        torch.testing.assert_close(logits[~masked], plain[~masked])
+
+
 def test_refit_heads_trains_only_the_heads_and_keeps_each_heads_best_epoch() -> None:
     users = [u for u in range(6) for _ in range(5)]
     items = [(u + k) % N_ITEMS for u in range(6) for k in range(5)]

@@ -74,7 +74,8 @@ class SequentialArchitecture(Architecture):
     ``item_item_ease`` (an L2 strength) EASE's closed-form weights on the training
     interactions, fixed, under a learned scale; ``item_item_folds`` cross-fits those
     weights for training (K user folds: a training target is scored with weights fitted
-    without its user, as a held-out one is);
+    without its user, as a held-out one is); ``exclude_seen``: the training softmax leaves
+    out the items already in the target's history (ranking excludes known items too);
     ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
     logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
     (``pair``: state and item, the default; ``review``: its own review text and the item;
@@ -100,6 +101,7 @@ class SequentialArchitecture(Architecture):
     item_item: bool = False
     item_item_ease: float | None = None
     item_item_folds: int | None = None
+    exclude_seen: bool = False
     item_reviews: bool = False
     item_norm: bool = True
     sampled_negatives: int | None = None

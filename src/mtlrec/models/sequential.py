@@ -279,10 +279,13 @@ class SequentialRecommender(TaskModel):
         item_counts: Tensor | None = None,
         item_item_weights: Tensor | None = None,
         set_targets: bool = False,
+        exclude_seen: bool = False,
     ) -> None:
         super().__init__()
         if set_targets and encoder != "pooled":
             raise ValueError("set targets (history_order: set) need the pooled encoder")
+        if sampled_negatives and exclude_seen:
+            raise ValueError("exclude_seen masks the full softmax; sampled_negatives has none")
         if sampled_negatives and item_item:
             raise ValueError("sampled_negatives is for large catalogues; item_item is not")
         if item_item_weights is not None and not item_item:
@@ -334,6 +337,9 @@ class SequentialRecommender(TaskModel):
         self.token_dropout = dropout
         # training rows are sets: each position's item is predicted from the row's others
         self.set_targets = set_targets
+        # training softmax over the items not yet in the target's history (as ranking
+        # excludes a user's known items)
+        self.exclude_seen = exclude_seen
         # training only: cross-fitted fixed weights (K, N_tokens, N) and each user's fold
         self.register_buffer("fold_weights", torch.zeros(0), persistent=False)
         self.register_buffer("user_fold", torch.zeros(0, dtype=torch.long), persistent=False)
@@ -552,7 +558,22 @@ class SequentialRecommender(TaskModel):
         )
         if isinstance(item_item, Tensor):
             logits = logits + item_item[where]
+        if self.training and self.exclude_seen:
+            logits = logits.masked_fill(self.seen_items(history, where, target_rows), -1e9)
         return logits
+
+    def seen_items(self, history: Tensor, where: Tensor, target_rows: Tensor) -> Tensor:
+        """``(P, N_items)`` True where an item is in the target's own history (the row's
+        tokens up to the position, or in the ``set`` order every other token of the row),
+        the target itself excepted: the items ranking would exclude as already known."""
+        n_items = int(self.warm.shape[0])
+        rows = (history - OFFSET).clamp(min=0)  # (B, L) item rows (padding / start: 0)
+        hits = F.one_hot(rows, n_items).to(torch.int32)  # (B, L, N)
+        hits = hits * (history >= OFFSET).unsqueeze(-1).to(torch.int32)
+        counts = hits.sum(dim=1, keepdim=True) - hits if self._sets() else hits.cumsum(dim=1)
+        seen = counts[where] > 0  # (P, N)
+        seen[torch.arange(len(target_rows)), target_rows] = False
+        return seen
 
     def pair_tasks(self) -> list[str]:
         """Tasks that give a value for any (user, item) pair from the user's history alone:

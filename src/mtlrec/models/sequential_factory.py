@@ -128,6 +128,7 @@ def sequential_model(
         item_counts=item_counts if params.sampled_negatives else None,
         item_item_weights=item_item_weights,
         set_targets=params.history_order == "set",
+        exclude_seen=params.exclude_seen,
     )
 
 
