@@ -178,3 +178,28 @@ def test_loading_the_language_model_prints_no_progress_bar(
     TextEncoder.from_pretrained(default_model_path())
     captured = capfd.readouterr()
     assert "Loading weights" not in captured.err + captured.out
+
+
+def test_ctrl_c_during_training_says_how_to_resume_and_the_command_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtlrec.training.trainer import Trainer
+
+    tiny_config(tmp_path)
+    run = tmp_path / "run"
+    original = Trainer._train_epoch
+
+    def interrupt(self: Trainer, train: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupt)
+    code, output = train(tmp_path, run, "--set", "seed=3")
+    assert code == 130 and "interrupted:" in output
+    assert (run / "checkpoints" / "last.pt").is_file()  # saved before the first epoch
+    command = re.search(r"(mtlrec train [^\n]+--resume)", output)
+    assert command is not None and "--set seed=3" in command.group(1)
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    args = shlex.split(command.group(1))[1:]
+    result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache"), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert (run / "results.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,8 @@ def train_command(
         )
     except KNOWN_ERRORS as error:
         raise fail(error) from None
+    except KeyboardInterrupt:
+        raise interrupted(run_dir, config, overrides or []) from None
     print_train_summary(console, run_dir, result)
 
 
@@ -95,3 +98,23 @@ def evaluate_command(
         evaluate_saved_run(run_dir, fetch_settings(mirror or [], cache_dir, offline), console)
     except KNOWN_ERRORS as error:
         raise fail(error) from None
+
+
+def interrupted(run_dir: Path, config: Path, overrides: list[str]) -> typer.Exit:
+    """Ctrl-C during ``train``: say where the run stands and the command that resumes it
+    (the trainer saves ``checkpoints/last.pt`` before the first epoch and after each)."""
+    last = run_dir / "checkpoints" / "last.pt"
+    command = ["mtlrec", "train", "--config", str(config), "--out", str(run_dir)]
+    for override in overrides:
+        command += ["--set", override]
+    command.append("--resume")
+    if last.is_file():
+        console.print(
+            f"[yellow]interrupted:[/] {last} holds the last finished epoch; continue with:\n"
+            f"  {shlex.join(command)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print("[yellow]interrupted[/] before training started: nothing to resume")
+    return typer.Exit(code=130)

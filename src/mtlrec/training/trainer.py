@@ -219,6 +219,8 @@ class Trainer:
         self._setup(-(-len(train) // self.settings.accumulate))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
+        else:  # a checkpoint before the first epoch: an interrupted run can always resume
+            self._save_last()
         for callback in self.callbacks:
             callback.on_fit_start(self, self.state)
         while self.state.epoch < self.max_epochs and not self.state.should_stop:
