@@ -79,7 +79,9 @@ def fetch_settings(mirrors: list[Path], cache_dir: Path | None, offline: bool) -
 
 @data_app.command("prepare")
 def prepare_command(
-    target: Annotated[str, typer.Argument(help="A catalog dataset name or a YAML config file.")],
+    target: Annotated[
+        str, typer.Argument(metavar="DATASET", help="A catalog dataset name or a YAML config file.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the prepared dataset to.")],
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")
@@ -125,7 +127,9 @@ def prepare_command(
 
 @data_app.command("stats")
 def stats_command(
-    folder: Annotated[Path, typer.Argument(help="A folder written by 'mtlrec data prepare'.")],
+    folder: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="A folder written by 'mtlrec data prepare'.")
+    ],
 ) -> None:
     """Print the summary of a prepared dataset."""
     from mtlrec.cli.summary import print_manifest
@@ -140,7 +144,7 @@ def stats_command(
 
 @data_app.command("validate")
 def validate_command(
-    file: Annotated[Path, typer.Argument(help="A raw data file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A raw data file.")],
     file_format: Annotated[str, typer.Option("--format", help="The file's format name.")],
     show: Annotated[int, typer.Option(help="How many quarantined rows to print.")] = 20,
     quarantine: Annotated[

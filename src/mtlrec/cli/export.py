@@ -19,7 +19,7 @@ from mtlrec.cli.data import (
 
 
 def export_command(
-    run: Annotated[Path, typer.Argument(help="A folder written by 'mtlrec train'.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A folder written by 'mtlrec train'.")],
     out: Annotated[Path, typer.Option("--out", help="Folder the artifact is written into.")],
     onnx: Annotated[
         bool, typer.Option("--onnx", help="Also export ONNX and check onnxruntime parity.")

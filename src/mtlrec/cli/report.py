@@ -13,7 +13,11 @@ from mtlrec.cli.data import KNOWN_ERRORS, console, fail
 def report_command(
     run_dirs: Annotated[
         list[Path],
-        typer.Argument(help="Run folders written by 'mtlrec train'.", show_default=False),
+        typer.Argument(
+            metavar="RUN...",
+            help="Run folders written by 'mtlrec train'.",
+            show_default=False,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "report.html"

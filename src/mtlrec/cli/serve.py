@@ -45,7 +45,9 @@ def worker_app() -> FastAPI:
 
 
 def serve_command(
-    artifact: Annotated[Path, typer.Argument(help="An artifact folder of 'mtlrec export'.")],
+    artifact: Annotated[
+        Path, typer.Argument(metavar="ARTIFACT", help="An artifact folder of 'mtlrec export'.")
+    ],
     api_keys: Annotated[
         Path,
         typer.Option(
@@ -108,7 +110,9 @@ def serve_command(
 
 @api_keys_app.command("add")
 def add_key_command(
-    file: Annotated[Path, typer.Argument(help="The key file (created when missing).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The key file (created when missing).")
+    ],
     name: Annotated[str, typer.Option(help="A name for the key (who or what uses it).")],
     scope: Annotated[
         list[str],
@@ -130,7 +134,9 @@ def add_key_command(
 
 
 @api_keys_app.command("list")
-def list_keys_command(file: Annotated[Path, typer.Argument(help="The key file.")]) -> None:
+def list_keys_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The key file.")],
+) -> None:
     """List key names, scopes and hash prefixes (keys themselves are never stored)."""
     from mtlrec.serving.auth import read_key_file
 
@@ -147,7 +153,7 @@ def list_keys_command(file: Annotated[Path, typer.Argument(help="The key file.")
 
 @api_keys_app.command("revoke")
 def revoke_key_command(
-    file: Annotated[Path, typer.Argument(help="The key file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The key file.")],
     name: Annotated[str, typer.Option(help="The key's name.")],
 ) -> None:
     """Remove a key (a running service keeps the keys it read at start until restarted)."""

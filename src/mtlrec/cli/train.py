@@ -84,7 +84,9 @@ def train_command(
 
 
 def evaluate_command(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'mtlrec train'.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A folder written by 'mtlrec train'.")
+    ],
     mirror: MirrorOption = None,
     cache_dir: CacheDirOption = None,
     offline: OfflineOption = False,
