@@ -108,7 +108,7 @@ def recommend_command(
         table.add_column(task, justify="right", min_width=max(len(task), 6))
     table.add_column("fused", justify="right", min_width=6)
     table.add_column("retrieved by", overflow="fold")
-    table.add_column("stage", overflow="fold")
+    table.add_column("stage", no_wrap=True, min_width=8)  # "mmr #123"
     for row in rows:
         table.add_row(
             str(row["rank"]),
