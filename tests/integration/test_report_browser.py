@@ -23,15 +23,16 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 SECTIONS = [
-    "1. Runs and datasets",
-    "2. Resolved configuration",
+    "1. Headline results",
+    "2. Runs and datasets",
     "3. Training curves",
     "4. Task weights over time",
-    "5. Multi-task vs single-task",
-    "6. Baselines and fusion",
-    "7. Beyond-accuracy metrics",
-    "8. Gate utilisation (MMoE / PLE)",
+    "5. Gate utilisation (MMoE / PLE)",
+    "6. Multi-task vs single-task",
+    "7. Baselines and fusion",
+    "8. Beyond-accuracy metrics",
     "9. Peer frameworks",
+    "10. Resolved configuration",
 ]
 
 RUN = """
@@ -112,6 +113,19 @@ def test_report_opens_in_chromium_with_every_figure(
     )
     assert "amazon-2018-gift-cards: multi-task vs single-task (given runs)" in tables
     assert "ML-100K full ranking <peers>" in tables  # from the fake peers_ranking.json
+    # the first screen (1280 x 900) shows the runs' own test results, not benchmark tables
+    browser.set_window_size(1280, 900)
+    browser.execute_script("window.scrollTo(0, 0)")
+    headline = browser.find_element("css selector", "#headline table")
+    assert headline.location["y"] + 120 < 900
+    assert "interest auc" in headline.text and "rating rmse" in headline.text
+    browser.save_screenshot(str(tmp_path / "report" / "first-screen.png"))
+    overflowing = browser.execute_script(
+        """return Array.from(document.querySelectorAll('table'))
+             .filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)
+             .map(t => (t.querySelector('caption') || {}).textContent || '?');"""
+    )
+    assert overflowing == [], overflowing  # every table fits its column
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
     assert (tmp_path / "report" / "report.md").is_file()

@@ -11,15 +11,16 @@ from mtlrec.report.document import Document, Note, Section
 from mtlrec.report.html import render_html
 
 SECTIONS = [
+    "Headline results",
     "Runs and datasets",
-    "Resolved configuration",
     "Training curves",
     "Task weights over time",
+    "Gate utilisation (MMoE / PLE)",
     "Multi-task vs single-task",
     "Baselines and fusion",
     "Beyond-accuracy metrics",
-    "Gate utilisation (MMoE / PLE)",
     "Peer frameworks",
+    "Resolved configuration",
 ]
 
 

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fake_runs import write_fake_bench, write_fake_run
+from mtlrec.report.build import build_document
 from mtlrec.report.collect import load_bench, load_runs
 from mtlrec.report.compare import compare_section, comparison_table, settings_by_dataset
 from mtlrec.report.document import Heading, KeyValues, Note, Table
@@ -165,3 +167,22 @@ def test_a_task_benchmark_is_drawn_in_the_multi_task_section(tmp_path: Path) -> 
     assert list(bench.tasks) == ["sentiment_toy"]
     tables = _tables(compare_section([], bench).blocks)
     assert tables["review sentiment, test macro-F1"].rows[1] == ["mtlrec", 0.62]
+
+
+def test_the_report_leads_with_the_runs_headline_results_and_says_what_to_look_at(
+    tmp_path: Path,
+) -> None:
+    run = write_fake_run(tmp_path / "mtl", {"like": "binary", "rating": "regression"})
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["model"] = {"name": "sequential", "params": {"encoder": "pooled"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    document = build_document([run], write_fake_bench(tmp_path / "bench"))
+    first = document.sections[0]
+    assert first.key == "headline" and document.sections[-1].key == "config"
+    (table,) = [b for b in first.blocks if isinstance(b, Table)]
+    (row,) = table.rows
+    assert row[2] == "sequential (pooled encoder)"
+    assert "like auc 0.7" in str(row[4]) and "rating rmse" in str(row[4])
+    for section in document.sections:  # a sentence first wherever there is something
+        if section.blocks:
+            assert isinstance(section.blocks[0], Note), section.key

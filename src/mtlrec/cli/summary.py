@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mtlrec.data.read_report import ReadReport
+from mtlrec.evaluation.results import headline_metrics
 
 
 def _n(value: Any) -> str:
@@ -124,36 +125,6 @@ def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
         console.print(bad)
         if len(issues) > show:
             console.print(f"... and {len(issues) - show:,} more (use --quarantine FILE)")
-
-
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "ranking (all)": ("ndcg@10", "recall@10"),
-}
-"""The ranking slice and metrics a run's summary leads with."""
-
-TASK_HEADLINE: tuple[str, ...] = ("auc", "rmse", "macro_f1", "target_mrr", "micro_f1")
-"""Each task's headline metric: the first of these its results hold."""
-
-
-def headline_metrics(split: dict[str, dict[str, float]]) -> list[str]:
-    """``["ranking ndcg@10 0.1026", "like auc 0.7100", ...]``: the ranking slice's headline
-    metrics (with whichever cut-off the run reports nearest 10), then one per task."""
-    parts = []
-    ranking = split.get("ranking (all)", {})
-    for name in ("ndcg", "recall"):
-        cuts = sorted(
-            (abs(int(k.split("@")[1]) - 10), k) for k in ranking if k.startswith(f"{name}@")
-        )
-        if cuts:
-            key = cuts[0][1]
-            parts.append(f"ranking {key} {ranking[key]:.4f}")
-    for task, metrics in split.items():
-        if task.startswith("ranking") or "(" in task:
-            continue
-        metric = next((m for m in TASK_HEADLINE if m in metrics), None)
-        if metric is not None:
-            parts.append(f"{task} {metric} {metrics[metric]:.4f}")
-    return parts
 
 
 def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]) -> None:

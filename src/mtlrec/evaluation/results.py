@@ -157,3 +157,28 @@ def print_results(console: Console, results: Results) -> None:
     """Render ``{split: {task or ranking slice: {metric: value}}}`` on ``console``."""
     for table in results_tables(results):
         console.print(table)
+
+
+TASK_HEADLINE: tuple[str, ...] = ("auc", "rmse", "macro_f1", "target_mrr", "micro_f1")
+"""Each task's headline metric: the first of these its results hold."""
+
+
+def headline_metrics(split: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """``["ranking ndcg@10 0.1026", "like auc 0.7100", ...]``: the ranking slice's headline
+    metrics (with whichever cut-off the run reports nearest 10), then one per task."""
+    parts = []
+    ranking = split.get("ranking (all)", {})
+    for name in ("ndcg", "recall"):
+        cuts = sorted(
+            (abs(int(k.split("@")[1]) - 10), k) for k in ranking if k.startswith(f"{name}@")
+        )
+        if cuts:
+            key = cuts[0][1]
+            parts.append(f"ranking {key} {format_value(key, ranking[key])}")
+    for task, metrics in split.items():
+        if task.startswith("ranking") or "(" in task:
+            continue
+        metric = next((m for m in TASK_HEADLINE if m in metrics), None)
+        if metric is not None:
+            parts.append(f"{task} {metric} {format_value(metric, metrics[metric])}")
+    return parts

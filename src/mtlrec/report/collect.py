@@ -69,6 +69,10 @@ class RunRecord:
 
     @property
     def backbone(self) -> str | None:
+        """The shared part: a backbone's name, or the sequential model's history encoder."""
+        if dig(self.config, "model", "name") == "sequential":
+            encoder = dig(self.config, "model", "params", "encoder") or "causal"
+            return f"sequential ({encoder} encoder)"
         value = dig(self.config, "model", "backbone", "name")
         return str(value) if value else None
 

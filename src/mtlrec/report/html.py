@@ -33,6 +33,7 @@ nav a, a { color: #0969da; text-decoration: none; }
 table { border-collapse: collapse; font-size: .88rem; }
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .55rem; vertical-align: top; }
+th, td { overflow-wrap: anywhere; }
 th { background: #f6f8fa; text-align: left; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

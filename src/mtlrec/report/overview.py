@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mtlrec.evaluation.results import headline_metrics
 from mtlrec.report.collect import RunRecord
 from mtlrec.report.document import Block, Details, Heading, KeyValues, Note, Section, Table
 
@@ -46,7 +47,7 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
         "folder",
         "dataset",
         "tasks",
-        "backbone",
+        "model",
         "weighting",
         "parameters",
         "epochs",
@@ -145,3 +146,23 @@ def config_section(runs: Sequence[RunRecord]) -> Section:
     return Section(
         "config", "Resolved configuration", blocks, "not available in these runs (no config.yaml)"
     )
+
+
+def headline_section(runs: Sequence[RunRecord]) -> Section:
+    """Section 1: each run's test results in one line (the ranking, then each task's
+    headline metric), with its best epoch: what the runs asked for achieved."""
+    rows = []
+    for run in runs:
+        test = run.split_results("test")
+        best = (run.results or {}).get("best_epoch")
+        rows.append(
+            [
+                run.label,
+                run.dataset or "unknown",
+                run.backbone or "-",
+                best + 1 if isinstance(best, int) else None,
+                "; ".join(headline_metrics(test)) if test else "no results.json",
+            ]
+        )
+    table = Table("Test results", ["run", "dataset", "model", "best epoch", "test"], rows)
+    return Section("headline", "Headline results", [table])
