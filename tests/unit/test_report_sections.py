@@ -186,3 +186,29 @@ def test_the_report_leads_with_the_runs_headline_results_and_says_what_to_look_a
     for section in document.sections:  # a sentence first wherever there is something
         if section.blocks:
             assert isinstance(section.blocks[0], Note), section.key
+
+
+def test_a_summary_of_one_row_of_numbers_per_model_is_a_table_with_readable_columns() -> None:
+    summary = {
+        "SharedBottom": {"income_auc_delta": 0.003, "train_throughput_ratio": 12.0},
+        "MMoE": {"income_auc_delta": 0.004, "train_throughput_ratio": 5.5},
+    }
+    (table,) = summary_blocks("summary", summary)
+    assert isinstance(table, Table)
+    assert table.columns == ["", "income auc delta", "train throughput ratio"]
+    assert table.rows == [["SharedBottom", 0.003, 12.0], ["MMoE", 0.004, 5.5]]
+    (listed,) = summary_blocks("s", {"census": {"best_model": "MMoE", "nested": {"x": 1}}})
+    assert isinstance(listed, KeyValues)
+    assert [k for k, _ in listed.items] == ["census.best model", "census.nested.x"]
+
+
+def test_a_cold_item_column_says_why_interaction_models_read_zero(tmp_path: Path) -> None:
+    bench = write_fake_bench(tmp_path / "bench")
+    path = bench / "fusion_toy.json"
+    payload = json.loads(path.read_text())
+    for row in payload["aggregate"]["table"].values():
+        row["test"]["cold_ndcg@10"] = {"mean": 0.0, "std": 0.0}
+    path.write_text(json.dumps(payload))
+    section = fusion_section(load_runs([write_fake_run(tmp_path / "run", BOTH)]), load_bench(bench))
+    (table,) = [t for t in _tables(section.blocks).values() if "cold_ndcg@10" in t.columns]
+    assert any("interactions alone" in note for note in table.notes)

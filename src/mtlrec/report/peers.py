@@ -33,12 +33,27 @@ def _flatten(prefix: str, value: Any, items: list[tuple[str, Cell]], tables: lis
         rows = [[_cell(row.get(c)) for c in columns] for row in value]
         tables.append(Table(prefix, list(columns), rows))
     else:
-        items.append((prefix, _cell(value)))
+        items.append((readable(prefix), _cell(value)))
+
+
+def readable(key: str) -> str:
+    """A summary key for people: ``income_auc_delta`` -> ``income auc delta``."""
+    return key.replace("_", " ")
 
 
 def summary_blocks(title: str, summary: Mapping[str, Any]) -> list[Block]:
-    """``summary`` as a key/value list (nested keys joined by ``.``); lists of objects become
-    tables of their own."""
+    """``summary`` as a table when it is one row of numbers per name (``{model: {metric:
+    value}}``: names as rows, metrics as columns), else as a key/value list (nested keys
+    joined by ``.``); lists of objects become tables of their own. Keys read as words."""
+    if summary and all(
+        isinstance(v, Mapping) and v and not any(isinstance(x, Mapping | list) for x in v.values())
+        for v in summary.values()
+    ):
+        columns: dict[str, None] = {}
+        for row in summary.values():
+            columns.update(dict.fromkeys(map(str, row)))
+        rows = [[str(name), *(_cell(row.get(c)) for c in columns)] for name, row in summary.items()]
+        return [Table(title, ["", *(readable(c) for c in columns)], rows)]
     items: list[tuple[str, Cell]] = []
     tables: list[Block] = []
     _flatten("", summary, items, tables)

@@ -79,6 +79,15 @@ def run_fusion_blocks(run: RunRecord) -> list[Block]:
     return blocks
 
 
+COLD_NOTE = (
+    "cold_*: the held-out items with no training interaction. Models that learn from "
+    "interactions alone (popularity, kNN, EASE, ALS, BPR) have nothing to score them by, "
+    "so they read 0 ± 0; only models that read item text or attributes (lm_content, the "
+    "multi-task models) can rank them."
+)
+"""Said under every table with a cold-item column."""
+
+
 def _bench_rows(table: Mapping[str, Any], beyond: bool) -> tuple[list[str], list[list[Cell]]]:
     metrics = _metric_names([row.get("test") or {} for row in table.values()], beyond)
     if not beyond:  # counts and the cold slice ride along with accuracy
@@ -105,6 +114,8 @@ def bench_fusion_blocks(name: str, payload: Mapping[str, Any], beyond: bool) -> 
     what = "beyond-accuracy" if beyond else "accuracy"
     title = f"{payload.get('dataset', name)}: {what} (test, mean ± std over {len(seeds)} seeds)"
     notes = [str(payload[k]) for k in ("protocol", "command") if payload.get(k)]
+    if any(m.startswith("cold_") for m in metrics):
+        notes.append(COLD_NOTE)
     blocks: list[Block] = [Table(title, ["model", "kind", *metrics], rows, notes)]
     summary = dig(payload, "aggregate", "summary")
     if not beyond and isinstance(summary, Mapping):
