@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mtlrec.data.read_report import ReadReport
-from mtlrec.evaluation.results import headline_metrics
 
 
 def _n(value: Any) -> str:
@@ -130,6 +129,8 @@ def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
 def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]) -> None:
     """What ``mtlrec train`` ends with: the best epoch, the test headline metrics, the
     files written and the commands that come next."""
+    from mtlrec.evaluation.results import headline_metrics  # the package imports torch
+
     best, epochs = payload.get("best_epoch"), payload.get("epochs_run")
     seconds = sum(v for k, v in payload.get("timings_s", {}).items() if k.endswith("_s"))
     epoch_text = (

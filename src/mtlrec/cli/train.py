@@ -17,7 +17,6 @@ from mtlrec.cli.data import (
     fail,
     fetch_settings,
 )
-from mtlrec.cli.summary import print_train_summary
 
 
 def train_command(
@@ -80,6 +79,8 @@ def train_command(
         raise fail(error) from None
     except KeyboardInterrupt:
         raise interrupted(run_dir, config, overrides or []) from None
+    from mtlrec.cli.summary import print_train_summary
+
     print_train_summary(console, run_dir, result)
 
 
