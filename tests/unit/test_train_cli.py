@@ -203,3 +203,11 @@ def test_ctrl_c_during_training_says_how_to_resume_and_the_command_works(
     result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache"), "--offline"])
     assert result.exit_code == 0, result.output
     assert (run / "results.json").is_file()
+
+
+def test_a_misspelled_config_key_gets_the_nearest_known_key(tmp_path: Path) -> None:
+    tiny_config(tmp_path)
+    code, output = train(tmp_path, tmp_path / "run", "--set", "training.epoch=3")
+    assert code == 2
+    assert "training.epoch: Extra inputs are not permitted (did you mean 'epochs'?)" in output
+    assert "(from --set training.epoch=3)" in output and not (tmp_path / "run").exists()

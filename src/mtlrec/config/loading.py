@@ -7,6 +7,8 @@ file, or the ``--set`` override that wrote that key.
 from __future__ import annotations
 
 import copy
+import difflib
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +111,46 @@ def blamed_override(where: Sequence[str], overrides: Sequence[str], loose: bool)
     return None
 
 
-def problems_of(error: ValidationError) -> list[ConfigProblem]:
-    """Each pydantic validation error as a :class:`ConfigProblem`."""
-    return [
-        ConfigProblem(tuple(str(p) for p in item["loc"]), item["msg"]) for item in error.errors()
-    ]
+def problems_of(
+    error: ValidationError, model: type[BaseModel] | None = None
+) -> list[ConfigProblem]:
+    """Each pydantic validation error as a :class:`ConfigProblem`; an unknown key of
+    ``model`` (or of a config section inside it) gets the nearest known key suggested."""
+    problems = []
+    for item in error.errors():
+        where = tuple(str(p) for p in item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden" and model is not None:
+            known = _fields_at(model, where[:-1])
+            close = difflib.get_close_matches(where[-1], known, n=1, cutoff=0.6)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+        problems.append(ConfigProblem(where, message))
+    return problems
+
+
+def _fields_at(model: type[BaseModel], path: Sequence[str]) -> list[str]:
+    """The field names of the config section at ``path`` inside ``model`` (none when the
+    path leaves the typed sections, e.g. through a free-form parameter dict)."""
+    current: Any = model
+    for part in path:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = _section_type(fields[part].annotation)
+        if current is None:
+            return []
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields is not None else []
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (``X``, ``X | None``), if any."""
+    candidates = [annotation, *typing.get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def attribute(
@@ -162,7 +199,7 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise attribute(problems_of(error), origin, overrides) from None
+        raise attribute(problems_of(error, model), origin, overrides) from None
 
 
 def config_problems(
@@ -173,7 +210,7 @@ def config_problems(
     try:
         config = model.model_validate(data)
     except ValidationError as error:
-        return None, problems_of(error), check is None
+        return None, problems_of(error, model), check is None
     if check is not None:
         try:
             check(config)
