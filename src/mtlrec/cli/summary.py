@@ -152,7 +152,7 @@ def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]
     for command in (
         f"mtlrec fuse --run {run_dir}",
         f"mtlrec recommend --run {run_dir} --user <user id>   (after fuse)",
-        f"mtlrec export {run_dir} --out {run_dir}-artifact",
+        f"mtlrec export {run_dir} --out {run_dir}-artifacts",
         f"mtlrec report {run_dir} --out {run_dir}/report.html",
     ):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
