@@ -501,25 +501,29 @@ def test_sampled_softmax_puts_the_target_first_corrects_by_log_q_and_masks_hits(
     assert full.shape == (len(targets), N_ITEMS)  # evaluation scores the whole catalogue
 
 
-def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
-    torch.manual_seed(0)
-    weights = torch.rand(N_ITEMS, N_ITEMS)
+def _fixed_weights_model(weights: torch.Tensor, **options: object) -> SequentialRecommender:
+    """A retrieval-only model whose item-to-item term is ``weights`` under the scale."""
     items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
     specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS)}
-    model = SequentialRecommender(
+    return SequentialRecommender(
         items,
         16,
         specs,
         {},
         "interest",
         {},
-        max_len=8,
-        layers=1,
-        n_heads=2,
         dropout=0.0,
         item_item=True,
         item_item_weights=weights,
-    ).eval()
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
+    torch.manual_seed(0)
+    weights = torch.rand(N_ITEMS, N_ITEMS)
+    model = _fixed_weights_model(weights, max_len=8, layers=1, n_heads=2).eval()
+    items, specs = model.items, model.specs
     assert model.item_item is None and model.item_item_scale is not None
     # the weights are not trained, the scale is
     assert "item_item_fixed" in model.state_dict()
@@ -538,21 +542,7 @@ def test_fixed_item_to_item_weights_add_a_scaled_sum_over_the_history() -> None:
 def test_training_reads_each_users_out_of_fold_item_to_item_weights() -> None:
     torch.manual_seed(0)
     full, folds = torch.rand(N_ITEMS, N_ITEMS), torch.rand(2, N_ITEMS, N_ITEMS)
-    items = ItemEncoder(torch.arange(N_ITEMS), N_ITEMS, 16, dropout=0.0)
-    specs = {"interest": TaskSpec("interest", "multiclass", N_ITEMS)}
-    model = SequentialRecommender(
-        items,
-        16,
-        specs,
-        {},
-        "interest",
-        {},
-        encoder="pooled",
-        max_len=4,
-        dropout=0.0,
-        item_item=True,
-        item_item_weights=full,
-    )
+    model = _fixed_weights_model(full, encoder="pooled", max_len=4)
     model.set_training_folds(folds, torch.tensor([1, 0]))  # user 0 in fold 1, user 1 in 0
     history = torch.tensor([[START, 1 + OFFSET, 4 + OFFSET], [START, 2 + OFFSET, 3 + OFFSET]])
     users = torch.tensor([0, 1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -73,6 +74,13 @@ def config(files: dict[str, str], history_order: str) -> ExperimentConfig:
     )
 
 
+def tiny_setup(tmp_path: Path) -> tuple[dict[str, Any], FetchSettings]:
+    """The shuffled-history config as raw data (to edit) and offline fetch settings."""
+    files = write_events(tmp_path)
+    settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
+    return config(files, "shuffled").model_dump(mode="json"), settings
+
+
 def test_pair_level_behaviours_train_as_retrieval_plus_heads(tmp_path: Path) -> None:
     files = write_events(tmp_path)
     settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
@@ -97,9 +105,7 @@ def test_pair_level_data_refuses_a_time_ordered_history(tmp_path: Path) -> None:
 def test_calibrating_a_task_that_is_not_a_multiclass_head_fails_before_training(
     tmp_path: Path,
 ) -> None:
-    files = write_events(tmp_path)
-    settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
-    raw = config(files, "shuffled").model_dump(mode="json")
+    raw, settings = tiny_setup(tmp_path)
     raw["training"]["refit_heads"] = {"epochs": 1, "calibrate": ["purchase"]}
     run_dir = tmp_path / "run"
     with pytest.raises(ValueError, match=r"\['purchase'\] are not multiclass tasks"):
@@ -110,9 +116,7 @@ def test_calibrating_a_task_that_is_not_a_multiclass_head_fails_before_training(
 def test_a_pooled_model_is_scored_after_history_len_items_a_causal_one_refuses(
     tmp_path: Path,
 ) -> None:
-    files = write_events(tmp_path)
-    settings = FetchSettings(cache_dir=tmp_path / "cache", offline=True)
-    raw = config(files, "shuffled").model_dump(mode="json")
+    raw, settings = tiny_setup(tmp_path)
     raw["model"]["params"].update(max_len=3, history_len=16)  # users hold ~6 train items
     run_dir = tmp_path / "run"
     run_experiment(ExperimentConfig.model_validate(raw), run_dir, settings, Console(quiet=True))

@@ -132,7 +132,8 @@ def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]
     from mtlrec.evaluation.results import headline_metrics  # the package imports torch
 
     best, epochs = payload.get("best_epoch"), payload.get("epochs_run")
-    seconds = sum(v for k, v in payload.get("timings_s", {}).items() if k.endswith("_s"))
+    timings = payload.get("timings_s", {})  # text_*_s are parts of data_s: not added again
+    seconds = sum(timings.get(k, 0.0) for k in ("data_s", "train_s", "evaluate_s"))
     epoch_text = (
         f"best epoch {best + 1} of {epochs}"
         if best is not None
@@ -144,7 +145,7 @@ def print_train_summary(console: Console, run_dir: Path, payload: dict[str, Any]
     test = payload.get("results", {}).get("test", {})
     if test:
         console.print("test: " + "; ".join(headline_metrics(test)), highlight=False)
-    written = [n for n in ("model.pt", "results.json", "train.jsonl", "tensorboard", "checkpoints")]
+    written = ("model.pt", "results.json", "train.jsonl", "tensorboard", "checkpoints")
     console.print(
         f"written to {run_dir}/: {', '.join(w for w in written if (run_dir / w).exists())}"
     )

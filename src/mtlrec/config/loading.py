@@ -7,7 +7,6 @@ file, or the ``--set`` override that wrote that key.
 from __future__ import annotations
 
 import copy
-import difflib
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from mtlrec.core.registry import did_you_mean
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -121,10 +122,7 @@ def problems_of(
         where = tuple(str(p) for p in item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden" and model is not None:
-            known = _fields_at(model, where[:-1])
-            close = difflib.get_close_matches(where[-1], known, n=1, cutoff=0.6)
-            if close:
-                message += f" (did you mean {close[0]!r}?)"
+            message += did_you_mean(where[-1], _fields_at(model, where[:-1]))
         problems.append(ConfigProblem(where, message))
     return problems
 

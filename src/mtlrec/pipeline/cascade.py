@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,9 @@ def fit_retrievers(
     for name, spec in fusion_config.retrievers.items():
         start = time.perf_counter()
         model = make_baseline(spec.baseline, **spec.params)
-        if console is not None:  # a spinner while it fits (minutes for the slow ones)
-            with console.status(f"fitting retriever {name} ({spec.baseline})"):
-                retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
-        else:
+        # a spinner while it fits (minutes for the slow ones)
+        status = console.status(f"fitting retriever {name} ({spec.baseline})") if console else None
+        with status or nullcontext():
             retrievers[name] = model.fit(run.ranking.train, item_features_for(model, run))
         if console is not None:
             console.print(
