@@ -19,10 +19,18 @@ from mtlrec.models.sequential_factory import sequential_params
 from mtlrec.pipeline.experiment import evaluate_saved_run
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run
 from mtlrec.pipeline.recommend import recommend_rows
-from mtlrec.pipeline.sequential import SequentialData, evaluate_sequential, user_score_fn
+from mtlrec.pipeline.sequential import (
+    SequentialData,
+    evaluate_sequential,
+    held_out_outputs,
+    states_score_fn,
+    user_score_fn,
+    user_states,
+)
 from mtlrec.pipeline.trained_run import load_trained_run
 from mtlrec.serving.engine import ServingModel
 from mtlrec.serving.schemas import RecommendRequest
+from mtlrec.training.sequences import held_out_batches
 from tiny_run import train_tiny_run
 
 SEQUENTIAL = {
@@ -30,6 +38,38 @@ SEQUENTIAL = {
     "params": {"dim": 16, "max_len": 8, "layers": 1, "heads": 2, "dropout": 0.0},
     "head": {"name": "fc", "params": {}},
 }
+
+
+def assert_states_score_as_histories(run_dir: Path, settings: object) -> None:
+    """Evaluation's states, computed once per split, give the same held-out outputs as the
+    model's own forward pass over held-out batches, and the same ranking scores as
+    :func:`user_score_fn` (every position of the history read again)."""
+    run = load_trained_run(run_dir, settings, Console(quiet=True))  # type: ignore[arg-type]
+    params = sequential_params(run.config)
+    seq = SequentialData.of(run.data, params)
+    model = run.model.eval()
+    aux = [t for t in model.specs if t != params.retrieval_task]
+    for split in (1, 2):
+        outputs, labels, _ = held_out_outputs(run.data, model, seq, params, split, aux)
+        batches = held_out_batches(
+            run.data.examples, seq.histories[split], split, params.scoring_len,
+            params.retrieval_task, aux, batch_size=7, review_text=seq.review_text,
+        )  # fmt: skip
+        with torch.inference_mode():
+            forward = [(model(b.features, aux), b.labels) for b in batches]
+        for task in aux:
+            expected = torch.cat([out[task].float() for out, _ in forward])
+            torch.testing.assert_close(outputs[task], expected, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(labels[task], torch.cat([lab[task] for _, lab in forward]))
+        users = run.ranking.pairs[("train", "valid", "test")[split]].user_rows
+        states = user_states(model, seq.histories[split], users, params.scoring_len)
+        some = torch.from_numpy(users[::3])
+        torch.testing.assert_close(
+            states_score_fn(model, states, seq.histories[split], params.scoring_len)(some),
+            user_score_fn(model, seq.histories[split], params.scoring_len)(some),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_sequential_run_trains_evaluates_and_reloads(tmp_path: Path) -> None:
@@ -143,7 +183,7 @@ def test_sequential_run_with_review_content_or_sampled_softmax(
     tmp_path: Path, extra: dict[str, object]
 ) -> None:
     model = {**SEQUENTIAL, "params": {**SEQUENTIAL["params"], **extra}}  # type: ignore[dict-item]
-    run_dir, _ = train_tiny_run(
+    run_dir, settings = train_tiny_run(
         tmp_path,
         model=model,
         # review content reads the reviews' LM embeddings (the packaged MiniLM, offline)
@@ -156,6 +196,7 @@ def test_sequential_run_with_review_content_or_sampled_softmax(
     assert test["ranking (all)"]["n_users"] == 40
     assert 0.0 <= test["ranking (all)"]["ndcg@5"] <= 1.0
     assert test["rating"]["n"] > 0
+    assert_states_score_as_histories(run_dir, settings)
 
 
 def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
@@ -254,3 +295,4 @@ def test_a_run_with_the_lm_tuned_on_review_sentiment_first(tmp_path: Path) -> No
     features = run.data.examples.features
     assert not torch.equal(features["own_review"], features["review_content"])
     assert run.data.timings.get("review_tuning_s") is None  # the second load tunes nothing
+    assert_states_score_as_histories(run_dir, settings)  # the review task reads its review

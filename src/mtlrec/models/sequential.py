@@ -436,7 +436,23 @@ class SequentialRecommender(TaskModel):
     def score_items(self, history: Tensor) -> Tensor:
         """Retrieval scores of every item after each history ``(B, L)``: ``(B, N_items)``."""
         items = self.items()
-        logits = self.retrieval_logits(self.states(history, items)[:, -1], items)
+        return self.score_after(self.states(history, items)[:, -1], history, items)
+
+    @property
+    def reads_history_items(self) -> bool:
+        """Whether scores add the item-to-item term (which reads the history's tokens, not
+        only the state after them)."""
+        return self.item_item is not None or self.item_item_scale is not None
+
+    def score_after(self, state: Tensor, history: Tensor | None, items: Tensor) -> Tensor:
+        """Retrieval scores ``(B, N_items)`` from the states ``(B, dim)`` after histories
+        ``history`` ``(B, L)`` (needed only when :attr:`reads_history_items`) and every
+        item's vector ``items`` ``(N_items, dim)``."""
+        logits = self.retrieval_logits(state, items)
+        if not self.reads_history_items:
+            return logits
+        if history is None:
+            raise ValueError("the item-to-item term reads the history: pass its tokens")
         return logits + self.history_item_scores(history, "whole")
 
     def sampled_logits(
@@ -508,11 +524,28 @@ class SequentialRecommender(TaskModel):
             out[self.retrieval_task] = self._retrieval_outputs(
                 history, features.get("user_row"), where, state, items, item, target_rows, leave_out
             )
+        own_review = features["own_review"][where] if "own_review" in features else None
+        out.update(self.head_outputs(state, item, target_rows, wanted, own_review))
+        return out
+
+    def head_outputs(
+        self,
+        state: Tensor,
+        item: Tensor,
+        target_rows: Tensor,
+        tasks: Collection[str],
+        own_review: Tensor | None = None,
+    ) -> Predictions:
+        """The auxiliary heads of ``tasks`` (the retrieval task is skipped) at ``P``
+        targets: states ``(P, dim)`` before each target, the targets' vectors ``item``
+        ``(P, dim)`` and rows ``target_rows`` ``(P,)``, and for review tasks the target's
+        own review embedding ``own_review`` ``(P, D_text)``."""
         head_features = {"item_row": target_rows}
         if self.item_tokens.numel():
             head_features["item_tokens"] = self.item_tokens[target_rows]  # (P, L_tok)
+        out: Predictions = {}
         for task, head in self.heads.items():
-            if task not in wanted:
+            if task not in tasks:
                 continue
             kind = self.task_inputs[task]
             if kind == "pair":
@@ -520,9 +553,9 @@ class SequentialRecommender(TaskModel):
             elif kind == "item":
                 rep = item
             else:
-                assert self.review_adaptor is not None
-                review = self.review_adaptor(features["own_review"][where])
-                rep = torch.cat([review, item], dim=-1)
+                if self.review_adaptor is None or own_review is None:
+                    raise ValueError(f"task {task!r} reads the review: own_review is needed")
+                rep = torch.cat([self.review_adaptor(own_review), item], dim=-1)
             out[task] = head(rep, head_features)
         return out
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from mtlrec.config.experiment import ExperimentConfig
-from mtlrec.core.types import Batch, ScoreFn, TaskSpec
+from mtlrec.core.types import ScoreFn, TaskSpec
 from mtlrec.data.examples import SPLITS
 from mtlrec.evaluation.accumulators import MultiTaskMetrics
 from mtlrec.evaluation.model_metrics import flatten
@@ -42,7 +42,7 @@ from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
 from mtlrec.training.calibrate import Calibration, add_offsets, macro_f1_offsets
 from mtlrec.training.refit import refit_heads
-from mtlrec.training.sequences import SequenceLoader, UserSequences, held_out_batches
+from mtlrec.training.sequences import SequenceLoader, UserSequences
 from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting.base import weighting_for_tasks
 
@@ -225,25 +225,54 @@ class SequentialData:
         )
 
 
-@torch.inference_mode()
-def _collect(
-    model: SequentialRecommender, batches: Iterable[Batch], tasks: Sequence[str]
-) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
-    model.eval()
-    outputs: dict[str, list[Tensor]] = {t: [] for t in tasks}
-    labels: dict[str, list[Tensor]] = {t: [] for t in tasks}
-    masks: dict[str, list[Tensor]] = {t: [] for t in tasks}
-    for batch in batches:
-        predicted = model(batch.features, tasks)
-        for task in tasks:
-            outputs[task].append(predicted[task].float())
-            labels[task].append(batch.labels[task])
-            masks[task].append(batch.masks[task])
-    return (
-        {t: torch.cat(v) for t, v in outputs.items()},
-        {t: torch.cat(v) for t, v in labels.items()},
-        {t: torch.cat(v) for t, v in masks.items()},
+@dataclass(frozen=True)
+class UserStates:
+    """The model's state after each user's known history, for the users of one split:
+    ``users`` ``(U,)`` sorted user rows, ``states`` ``(U, dim)``. Computed once, read by the
+    auxiliary heads (every held-out example) and by ranking (every user)."""
+
+    users: np.ndarray
+    states: Tensor
+
+    def of(self, user_rows: np.ndarray) -> Tensor:
+        """``(b, dim)``: the states of ``user_rows`` ``(b,)`` (users of this split)."""
+        at = np.searchsorted(self.users, user_rows)
+        if len(at) and (at.max() >= len(self.users) or (self.users[at] != user_rows).any()):
+            raise KeyError("a user without a state here: not a user of this split")
+        return self.states[torch.from_numpy(at)]
+
+
+def _history_batch(
+    histories: Mapping[int, np.ndarray], users: Iterable[int], max_len: int
+) -> Tensor:
+    """Left-padded history tokens ``(b, max_len)`` of ``users`` (no history: none)."""
+    empty = np.zeros(0, dtype=np.int64)
+    return torch.from_numpy(
+        np.stack([history_tokens(histories.get(int(u), empty), max_len) for u in users])
     )
+
+
+@torch.inference_mode()
+def user_states(
+    model: SequentialRecommender,
+    histories: Mapping[int, np.ndarray],
+    users: np.ndarray,
+    max_len: int,
+    batch_size: int = 1024,
+) -> UserStates:
+    """The state after each of ``users``' (distinct rows) history ``histories[user]`` (item
+    rows, oldest first; its last ``max_len``), in batches of ``batch_size`` users."""
+    model.eval()
+    users = np.unique(users)
+    items = model.items()
+    chunks = [
+        model.states(_history_batch(histories, users[at : at + batch_size], max_len), items)[
+            :, -1
+        ].float()
+        for at in range(0, len(users), batch_size)
+    ]
+    dim = int(items.shape[1])
+    return UserStates(users, torch.cat(chunks) if chunks else torch.zeros(0, dim))
 
 
 def held_out_outputs(
@@ -253,20 +282,29 @@ def held_out_outputs(
     params: SequentialArchitecture,
     split: int,
     tasks: Sequence[str],
+    states: UserStates | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
     """The model's outputs of ``tasks`` on every held-out example of ``split`` (index in
-    :data:`SPLITS`), each scored after its user's earlier history, with the labels and
-    masks: three ``task -> (N_split, ...)`` dicts in example order."""
-    batches = held_out_batches(
-        data.examples,
-        seq.histories[split],
-        split,
-        params.scoring_len,
-        params.retrieval_task,
-        list(tasks),
-        review_text=seq.review_text,
+    :data:`SPLITS`), each scored after its user's earlier history (``states``: those
+    states, computed here when None), with the labels and masks: three
+    ``task -> (N_split, ...)`` dicts in example order."""
+    examples = data.examples
+    rows = torch.from_numpy(np.flatnonzero(examples.split.numpy() == split))
+    users = examples.features["user_row"][rows].numpy()
+    if states is None:
+        states = user_states(model, seq.histories[split], users, params.scoring_len)
+    item_rows = examples.features["item_row"][rows]
+    with torch.inference_mode():
+        model.eval()
+        items = model.items()
+        state = states.of(users)
+        review = seq.review_text[rows] if seq.review_text is not None else None
+        predicted = model.head_outputs(state, items[item_rows], item_rows, tasks, review)
+    return (
+        {t: predicted[t].float() for t in tasks},
+        {t: examples.labels[t][rows] for t in tasks},
+        {t: examples.masks[t][rows] for t in tasks},
     )
-    return _collect(model, batches, tasks)
 
 
 def user_score_fn(
@@ -274,15 +312,36 @@ def user_score_fn(
 ) -> ScoreFn:
     """A ranking score function: user rows ``(b,)`` -> ``state . v(item)`` ``(b, N_items)``
     after each user's history."""
-    empty = np.zeros(0, dtype=np.int64)
 
     @torch.inference_mode()
     def score(user_rows: Tensor) -> Tensor:
         model.eval()
-        tokens = np.stack(
-            [history_tokens(histories.get(int(u), empty), max_len) for u in user_rows.tolist()]
+        tokens = _history_batch(histories, user_rows.tolist(), max_len)
+        return model.score_items(tokens).float()
+
+    return score
+
+
+def states_score_fn(
+    model: SequentialRecommender,
+    states: UserStates,
+    histories: Mapping[int, np.ndarray],
+    max_len: int,
+) -> ScoreFn:
+    """:func:`user_score_fn` from precomputed ``states`` (the same scores): user rows
+    ``(b,)`` of their split -> ``(b, N_items)``."""
+    with torch.inference_mode():
+        model.eval()
+        items = model.items()
+
+    @torch.inference_mode()
+    def score(user_rows: Tensor) -> Tensor:
+        model.eval()
+        rows = user_rows.cpu().numpy()
+        tokens = (
+            _history_batch(histories, rows.tolist(), max_len) if model.reads_history_items else None
         )
-        return model.score_items(torch.from_numpy(tokens)).float()
+        return model.score_after(states.of(rows), tokens, items).float()
 
     return score
 
@@ -295,11 +354,14 @@ def evaluate_sequential(
     splits: Sequence[str] = ("valid", "test"),
     progress: bool = False,
     ranking: bool = True,
+    states: Mapping[str, UserStates] | None = None,
 ) -> dict[str, Any]:
     """Per-task metrics (all held-out examples, and the cold-item slice) and full ranking
     per split, in the shape of :func:`mtlrec.pipeline.evaluate.evaluate_run` (``progress``:
     a progress bar over the ranked users; ``ranking=False``: the per-task metrics alone,
-    for a stage that changes no retrieval score)."""
+    for a stage that changes no retrieval score). The users' states of each split are
+    computed once for both; ``states``: split -> those states, given (a stage that
+    changes only the heads computes them once for all its epochs)."""
     params = sequential_params(config)
     aux = [t for t in model.specs if t != params.retrieval_task]
     tracked = [model.specs[t] for t in aux]
@@ -307,8 +369,15 @@ def evaluate_sequential(
     for split in splits:
         at = SPLITS.index(split)
         rows: dict[str, dict[str, float]] = {}
+        results[split] = rows
+        if not aux and not ranking:
+            continue
+        known = states[split] if states is not None and split in states else None
+        if known is None:
+            users = data.examples.features["user_row"][data.examples.split == at].numpy()
+            known = user_states(model, seq.histories[at], users, params.scoring_len)
         if aux:
-            outputs, labels, masks = held_out_outputs(data, model, seq, params, at, aux)
+            outputs, labels, masks = held_out_outputs(data, model, seq, params, at, aux, known)
             cold = data.examples.cold_item[data.examples.split == at]
             for name, keep in (("", None), (" (cold items)", cold)):
                 if keep is not None and not bool(keep.any()):
@@ -323,14 +392,13 @@ def evaluate_sequential(
                 rows.update(
                     {f"{t}{name}": v for t, v in metrics.compute().items() if v.get("n", 0)}
                 )
-        results[split] = rows
         if not ranking:
             continue
         vectors = data.entities.tables.get("items.text")
         slices = evaluate_ranking(
             seq.ranking,
             split,
-            user_score_fn(model, seq.histories[at], params.scoring_len),
+            states_score_fn(model, known, seq.histories[at], params.scoring_len),
             config.evaluation.ks,
             diversity_vectors=None if vectors is None else vectors.numpy(),
             progress=progress,
@@ -408,15 +476,20 @@ def train_sequential(
     refit = config.training.refit_heads
     if refit is not None:
         tasks = refit.tasks if refit.tasks is not None else list(model.heads)
+        valid_users = data.examples.features["user_row"][data.examples.split == 1].numpy()
+        frozen = {"valid": user_states(model, seq.histories[1], valid_users, params.scoring_len)}
         result = refit_heads(
             model,
             {t: model.heads[t] for t in model.heads},
             model.specs,
             tasks,
             loader,
-            # the heads alone: the frozen shared part's retrieval scores do not change
+            # the heads alone: the frozen shared part's states and retrieval scores do not
+            # change, so the validation users' states are computed once
             lambda: flatten(
-                evaluate_sequential(config, data, model, seq, ("valid",), ranking=False)["valid"],
+                evaluate_sequential(
+                    config, data, model, seq, ("valid",), ranking=False, states=frozen
+                )["valid"],
                 "valid",
             ),
             refit.epochs,
