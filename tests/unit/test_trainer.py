@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import torch
+from rich.console import Console
 
 from conftest import TOY_SCHEMA, TOY_SPECS
 from mtlrec.config.experiment import TrainingConfig
 from mtlrec.data.examples import ExampleSet
 from mtlrec.models import BACKBONES, HEADS, FeatureInputs, MultiTaskModel
-from mtlrec.training.callbacks import Callback, EarlyStopping, JsonlLogger
+from mtlrec.training.callbacks import Callback, EarlyStopping, JsonlLogger, ProgressBar
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
 from mtlrec.training.trainer import Stage, Trainer, TrainerSettings
 from mtlrec.weighting import make_weighting
@@ -277,3 +278,17 @@ def test_stages_decide_the_epochs_run(toy: Callable[..., Any]) -> None:
     staged = trainer_for(model_for(tables), 10, stages=(Stage(1, ("click",)), Stage(2)))
     assert staged.max_epochs == 3
     assert trainer_for(model_for(tables), 4).stages == (Stage(4),)
+
+
+def test_the_progress_bar_writes_only_to_its_console(
+    toy: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quiet console silences the bar and the epoch lines; a recording one gets both."""
+    examples, tables = toy(n=64)
+    quiet = ProgressBar(Console(quiet=True))
+    trainer_for(model_for(tables), 1, callbacks=[quiet]).fit(loader(examples, negatives=False))
+    assert capsys.readouterr().out == ""
+    recorded = Console(record=True, force_terminal=False, width=100)
+    trainer = trainer_for(model_for(tables), 1, callbacks=[ProgressBar(recorded)])
+    trainer.fit(loader(examples, negatives=False), lambda m: {"valid/score": 0.5})
+    assert "epoch 1/1" in recorded.export_text()

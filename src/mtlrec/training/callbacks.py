@@ -152,6 +152,7 @@ class ProgressBar(Callback):
             TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.4f}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=self.console,
             transient=True,
         )
         self.progress.start()
