@@ -17,7 +17,6 @@ Reviews become interactions too (``event="review"``, ``value`` = stars) so that
 from __future__ import annotations
 
 import csv
-import difflib
 import gzip
 import json
 import math
@@ -31,6 +30,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mtlrec.core.registry import did_you_mean
 from mtlrec.data.read_report import DataFormatError, FileTally, ReadReport
 from mtlrec.data.schema import EVENT_TYPES, TABLE_SCHEMAS, CanonicalTables
 from mtlrec.data.sources.base import FORMATS, SOURCES, FileParser, Source, numbered_lines, open_text
@@ -170,8 +170,7 @@ def _mapping_error(error: ValidationError, role: str, source: str | Path) -> Dat
     loc = [str(part) for part in first["loc"]]
     message = first["msg"]
     if first["type"] == "extra_forbidden" and loc:
-        close = difflib.get_close_matches(loc[-1], list(TableMapping.model_fields), n=1)
-        message += f" (did you mean {close[0]!r}?)" if close else ""
+        message += did_you_mean(loc[-1], TableMapping.model_fields)
     if error.error_count() > 1:
         more = error.error_count() - 1
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
