@@ -4,7 +4,8 @@ validation, every run recorded.
 A candidate is a named list of ``--set`` overrides on a dataset's sequential preset
 (``configs/<dataset>-sequential.yaml``) under a peers split protocol (the split
 overrides of ``benchmarks/peers/split_files.py``). Each (candidate, seed) trains one run
-(``runs/bench-seqsel/...``) and appends a row to
+(``runs/bench-seqsel/...``; an interrupted run of the same config resumes from its last
+checkpoint) and appends a row to
 ``benchmarks/results/sequential_selection_<dataset>-<protocol>.json``: validation NDCG@10
 (the selection metric), epochs, epoch time and, for the record only, test NDCG@10. Rows
 already there are not run again, so the script resumes after an interruption. The
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
@@ -65,6 +67,17 @@ def code_version() -> str:
     return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain") else "")
 
 
+def unfinished_run(run_dir: Path, config: ExperimentConfig) -> bool:
+    """Whether ``run_dir`` holds an interrupted run of this very config (a checkpoint after
+    an epoch, the same ``config.yaml``): it resumes there instead of starting afresh.
+    Wall time and epoch times then count the resumed part only (the epochs' times are
+    also in the run's history)."""
+    saved = run_dir / "config.yaml"
+    if not (run_dir / "checkpoints" / "last.pt").is_file() or not saved.is_file():
+        return False
+    return bool(yaml.safe_load(saved.read_text()) == config.model_dump(mode="json"))
+
+
 def run_one(
     dataset: str,
     protocol: str,
@@ -80,7 +93,10 @@ def run_one(
         [*PROTOCOLS[protocol], *overrides, f"seed={seed}"],
     )
     start = time.perf_counter()
-    payload = run_experiment(config, run_dir, settings, Console(quiet=True))
+    resume = unfinished_run(run_dir, config)
+    if resume:
+        print(f"resuming {run_dir} from its last checkpoint", flush=True)
+    payload = run_experiment(config, run_dir, settings, Console(quiet=True), resume=resume)
     wall = time.perf_counter() - start
     valid, test = payload["results"]["valid"], payload["results"]["test"]
     epoch_s = [h["train/epoch_s"] for h in payload["history"] if "train/epoch_s" in h]
