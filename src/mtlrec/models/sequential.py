@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from mtlrec.core.types import Predictions, TaskSpec
 from mtlrec.models.heads import Head
+from mtlrec.models.layers import FastDropout, use_fast_dropout
 from mtlrec.models.multitask import TaskModel
 
 TaskInput = Literal["pair", "review", "item"]
@@ -72,7 +73,7 @@ class TextAdaptor(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_experts, text_dim, dim))
         nn.init.normal_(self.weight, std=text_dim**-0.5)
         self.gate = nn.Linear(text_dim, n_experts)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.dropout(x)
@@ -195,8 +196,9 @@ class CausalEncoder(nn.Module):
             dim, heads, dim * 4, dropout=dropout, batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        use_fast_dropout(self.encoder)
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.n_heads = heads
 
     def forward(self, x: Tensor, padding: Tensor) -> Tensor:
@@ -219,9 +221,9 @@ class PooledEncoder(nn.Module):
 
     def __init__(self, dim: int, dropout: float) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), FastDropout(dropout))
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
 
     def forward(self, x: Tensor, padding: Tensor) -> Tensor:
         x = self.dropout(x)
