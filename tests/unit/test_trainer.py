@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -292,3 +294,25 @@ def test_the_progress_bar_writes_only_to_its_console(
     trainer = trainer_for(model_for(tables), 1, callbacks=[ProgressBar(recorded)])
     trainer.fit(loader(examples, negatives=False), lambda m: {"valid/score": 0.5})
     assert "epoch 1/1" in recorded.export_text()
+
+
+def test_a_log_line_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A write that fails midway (here: past the file-size limit, as on a full disk) leaves
+    the log as it was, and the error names the log."""
+    from mtlrec.training.trainer import TrainState
+
+    log = tmp_path / "train.jsonl"
+    logger = JsonlLogger(log)
+    logger.on_step_end(None, TrainState(step=1), {"loss": 1.0})  # type: ignore[arg-type]
+    before = log.read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 10, hard))
+    try:
+        with pytest.raises(Exception) as caught:
+            logger.on_step_end(None, TrainState(step=2), {"loss": 0.5})  # type: ignore[arg-type]
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert log.read_bytes() == before
+    assert str(caught.value) == f"cannot write {log}: file too large"

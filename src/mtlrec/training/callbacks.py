@@ -6,13 +6,17 @@ every optimizer step, ``on_epoch_end`` (with validation metrics), and ``on_fit_e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from mtlrec.core.atomic import reporting_write_errors
 
 if TYPE_CHECKING:
     from mtlrec.training.trainer import Trainer, TrainState
@@ -75,15 +79,27 @@ class EarlyStopping(Callback):
 
 
 class JsonlLogger(Callback):
-    """Appends one JSON line per step (losses, task weights, lr) and per epoch (metrics)."""
+    """Appends one JSON line per step (losses, task weights, lr) and per epoch (metrics).
+
+    A line is written whole or not at all (a full disk leaves no torn line: a
+    :class:`~mtlrec.core.atomic.WriteError` names the file)."""
 
     def __init__(self, path: Path, every: int = 1) -> None:
         self.path, self.every = Path(path), every
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        data = memoryview((json.dumps(record) + "\n").encode("utf-8"))
+        with reporting_write_errors(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab", buffering=0) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                try:
+                    while data:
+                        data = data[handle.write(data) or 0 :]
+                except BaseException:
+                    with contextlib.suppress(OSError):  # not a regular file (a pipe, /dev/full)
+                        os.ftruncate(handle.fileno(), size)
+                    raise
 
     def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None:
         if state.step % self.every == 0:
@@ -94,7 +110,10 @@ class JsonlLogger(Callback):
 
 
 class TensorBoardLogger(Callback):
-    """Writes step logs and epoch metrics as TensorBoard scalars (needs ``tensorboard``)."""
+    """Writes step logs and epoch metrics as TensorBoard scalars (needs ``tensorboard``).
+
+    A full disk or a read-only folder is a :class:`~mtlrec.core.atomic.WriteError` naming
+    ``log_dir``."""
 
     def __init__(self, log_dir: Path, every: int = 1) -> None:
         self.log_dir, self.every = Path(log_dir), every
@@ -103,23 +122,27 @@ class TensorBoardLogger(Callback):
     def on_fit_start(self, trainer: Trainer, state: TrainState) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.log_dir))
+        with reporting_write_errors(self.log_dir, ours=True):
+            self.writer = SummaryWriter(str(self.log_dir))
 
     def on_step_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None:
         if self.writer is not None and state.step % self.every == 0:
-            for key, value in logs.items():
-                self.writer.add_scalar(key, value, state.step)
+            with reporting_write_errors(self.log_dir):
+                for key, value in logs.items():
+                    self.writer.add_scalar(key, value, state.step)
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
         if self.writer is not None:
-            for key, value in metrics.items():
-                if isinstance(value, float) and math.isfinite(value):
-                    self.writer.add_scalar(key, value, state.epoch)
-            self.writer.flush()
+            with reporting_write_errors(self.log_dir):
+                for key, value in metrics.items():
+                    if isinstance(value, float) and math.isfinite(value):
+                        self.writer.add_scalar(key, value, state.epoch)
+                self.writer.flush()
 
     def on_fit_end(self, trainer: Trainer, state: TrainState) -> None:
         if self.writer is not None:
-            self.writer.close()
+            with reporting_write_errors(self.log_dir):
+                self.writer.close()
 
 
 def epoch_line(trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> str:
