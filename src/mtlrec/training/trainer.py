@@ -218,6 +218,8 @@ class Trainer:
         self._setup(-(-len(train) // self.settings.accumulate))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
+            for callback in self.callbacks:
+                callback.on_resume(self, self.state)
         else:  # a checkpoint before the first epoch: an interrupted run can always resume
             self._save_last()
         for callback in self.callbacks:
