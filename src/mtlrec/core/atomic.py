@@ -59,7 +59,8 @@ _OWNED = re.compile(
 
 class WriteError(Exception):
     """A destination could not be written (disk full, read-only, forbidden); the message
-    names it and the reason, and nothing partial was left there."""
+    names it and the reason. Raised by the atomic writers here after their temporary is
+    removed, so nothing partial is left."""
 
     def __init__(self, path: Path, reason: str, code: int | None = None) -> None:
         super().__init__(f"cannot write {path}: {reason}")
