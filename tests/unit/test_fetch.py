@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +86,30 @@ def test_archive_member_comes_from_a_local_archive(tmp_path: Path) -> None:
     path = resolver.resolve("ds", RemoteFile("u.data", origin, _sha(b"1\t2\t3\t4\n")))
     assert path == tmp_path / "cache" / "ds" / "u.data"
     assert path.read_text() == "1\t2\t3\t4\n"
+
+
+def test_a_full_disk_while_extracting_names_the_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    (mirror / "ds").mkdir(parents=True)
+    with zipfile.ZipFile(mirror / "ds" / "bundle.zip", "w") as bundle:
+        bundle.writestr("bundle/u.data", "1\t2\t3\t4\n")
+    origin = ArchiveMemberOrigin(
+        "bundle.zip", UrlOrigin("http://nonexistent.invalid/bundle.zip"), "bundle/u.data"
+    )
+
+    def full(source: Any, target: Any, length: int = 0) -> None:
+        target.write(b"1\t2")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(shutil, "copyfileobj", full)
+    resolver = FileResolver(FetchSettings(cache_dir=tmp_path / "cache", mirrors=(mirror,)))
+    with pytest.raises(Exception) as caught:
+        resolver.resolve("ds", RemoteFile("u.data", origin, _sha(b"1\t2\t3\t4\n")))
+    target = tmp_path / "cache" / "ds" / "u.data"
+    assert str(caught.value) == f"cannot write {target}: no space left on device"
+    assert list(target.parent.iterdir()) == []
 
 
 def test_catalog_prefers_a_complete_local_layout(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import polars as pl
@@ -343,8 +343,8 @@ def test_cache_ignores_temp_files_orphans_and_corrupt_shards(
 def test_a_crash_while_writing_leaves_the_cache_consistent(
     encoder: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(path: Path, array: np.ndarray) -> None:
-        path.write_bytes(b"\x93NUMPY partial")
+    def crash(handle: BinaryIO, array: np.ndarray) -> None:
+        handle.write(b"\x93NUMPY partial")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cache_module, "_save_npy", crash)
@@ -357,6 +357,27 @@ def test_a_crash_while_writing_leaves_the_cache_consistent(
     got = EmbeddingCache(tmp_path).get_or_encode(counting, TEXTS)
     assert counting.calls == [TEXTS]
     np.testing.assert_allclose(got, encoder.encode(TEXTS), atol=1e-6)
+
+
+def test_a_full_disk_while_caching_is_one_error_naming_the_file(
+    encoder: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(file, str | Path):
+            Path(file).write_bytes(b"PAR1 half")
+        else:
+            file.write(b"PAR1 half")
+        raise pl.exceptions.ComputeError("parquet: No space left on device (os error 28)")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    with pytest.raises(Exception) as caught:
+        EmbeddingCache(tmp_path).get_or_encode(encoder, TEXTS)
+    folder = tmp_path / store_folder_name(encoder.model_id)
+    (orphan,) = [p for p in folder.iterdir() if p.name.endswith(".npy")]  # ignored on load
+    assert str(caught.value) == (
+        f"cannot write {orphan.with_suffix('.keys.parquet')}: no space left on device"
+    )
+    assert not [p for p in folder.iterdir() if "parquet" in p.name]  # no temporary left
 
 
 def test_cache_rejects_an_encoder_with_the_wrong_width(

@@ -211,3 +211,32 @@ def test_a_misspelled_config_key_gets_the_nearest_known_key(tmp_path: Path) -> N
     assert code == 2
     assert "training.epoch: Extra inputs are not permitted (did you mean 'epochs'?)" in output
     assert "(from --set training.epoch=3)" in output and not (tmp_path / "run").exists()
+
+
+def test_a_run_killed_mid_epoch_and_resumed_logs_every_step_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtlrec.training.trainer import Trainer
+
+    config = tiny_config(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["training"]["epochs"] = 2
+    config.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "run"
+    original = Trainer._optimizer_step
+
+    def killed(self: Trainer, *args: object) -> None:
+        original(self, *args)  # type: ignore[arg-type]
+        if self.state.epoch == 1 and self.state.step == self.state.steps_per_epoch + 2:
+            raise KeyboardInterrupt  # two steps of the second epoch are logged
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", killed)
+    code, output = train(tmp_path, run)
+    assert code == 130, output
+    monkeypatch.setattr(Trainer, "_optimizer_step", original)
+    code, output = train(tmp_path, run, "--resume")
+    assert code == 0, output
+    records = [json.loads(line) for line in (run / "train.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["event"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [0, 1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import resource
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -292,3 +295,105 @@ def test_the_progress_bar_writes_only_to_its_console(
     trainer = trainer_for(model_for(tables), 1, callbacks=[ProgressBar(recorded)])
     trainer.fit(loader(examples, negatives=False), lambda m: {"valid/score": 0.5})
     assert "epoch 1/1" in recorded.export_text()
+
+
+# ------------------------------------------------------------------ logs after a resume
+THROUGHPUT = ("train/epoch_s", "train/samples_per_s")
+
+
+class KillAt(Callback):
+    """Simulates ``kill -9`` at ``step`` of ``epoch`` (after the logs of that step)."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step = epoch, step
+
+    def on_step_end(self, trainer: Trainer, state: Any, logs: dict[str, float]) -> None:
+        if state.epoch == self.epoch and state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def log_records(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSONL log as a record (a torn line fails), timings left out."""
+    lines = path.read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in THROUGHPUT} for line in lines]
+
+
+def killed_and_resumed(
+    toy: Callable[..., Any], folder: Path, make_logger: Callable[[], Callback]
+) -> None:
+    """Three epochs, killed during the second (after its first checkpoint, mid-write of a
+    log line), then resumed from ``folder/last.pt``: the logs see every session."""
+    examples, tables = toy(n=256)
+    steps_per_epoch = len(loader(examples))
+    kill = KillAt(epoch=1, step=steps_per_epoch + 3)
+    with pytest.raises(KeyboardInterrupt):
+        trainer_for(model_for(tables), 3, folder, callbacks=[make_logger(), kill]).fit(
+            loader(examples)
+        )
+    trainer_for(model_for(tables, seed=5), 3, folder, callbacks=[make_logger()]).fit(
+        loader(examples), resume_from=folder / "last.pt"
+    )
+
+
+def test_after_a_resume_the_jsonl_log_holds_every_step_once(
+    toy: Callable[..., Any], tmp_path: Path
+) -> None:
+    examples, tables = toy(n=256)
+    straight = tmp_path / "straight.jsonl"
+    trainer_for(model_for(tables), 3, callbacks=[JsonlLogger(straight)]).fit(loader(examples))
+    log = tmp_path / "run" / "train.jsonl"
+
+    class Logger(JsonlLogger):
+        def on_step_end(self, trainer: Trainer, state: Any, logs: dict[str, float]) -> None:
+            super().on_step_end(trainer, state, logs)
+            if isinstance(trainer.callbacks[-1], KillAt) and state.step == 3 + len(
+                loader(examples)
+            ):
+                with self.path.open("a") as handle:  # the kill tore the next line
+                    handle.write('{"event": "step", "epo')
+
+    killed_and_resumed(toy, tmp_path / "run", lambda: Logger(log))
+    records = log_records(log)
+    assert records == log_records(straight)  # bit-exact resume: the same losses too
+    steps = [r["step"] for r in records if r["event"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [0, 1, 2]
+
+
+def test_after_a_resume_tensorboard_shows_every_step_once(
+    toy: Callable[..., Any], tmp_path: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mtlrec.training.callbacks import TensorBoardLogger
+
+    board = tmp_path / "tensorboard"
+    killed_and_resumed(toy, tmp_path / "run", lambda: TensorBoardLogger(board))
+    assert len(list(board.iterdir())) == 2  # one event file per session
+    events = EventAccumulator(str(board))
+    events.Reload()
+    losses = [e.step for e in events.Scalars("loss")]
+    assert losses == list(range(1, losses[-1] + 1)) and losses[-1] == 3 * len(loader(toy(n=256)[0]))
+    assert [e.step for e in events.Scalars("train/epoch_s")] == [0, 1, 2]
+
+
+def test_a_log_line_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A write that fails midway (here: past the file-size limit, as on a full disk) leaves
+    the log as it was, and the error names the log."""
+    from mtlrec.training.trainer import TrainState
+
+    log = tmp_path / "train.jsonl"
+    logger = JsonlLogger(log)
+    logger.on_step_end(None, TrainState(step=1), {"loss": 1.0})  # type: ignore[arg-type]
+    before = log.read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 10, hard))
+    try:
+        with pytest.raises(Exception) as caught:
+            logger.on_step_end(None, TrainState(step=2), {"loss": 0.5})  # type: ignore[arg-type]
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert log.read_bytes() == before
+    assert str(caught.value) == f"cannot write {log}: file too large"

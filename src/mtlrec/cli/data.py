@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mtlrec.config import ConfigError
+from mtlrec.core.atomic import WRITE_FAILURES, WriteError
 from mtlrec.core.registry import UnknownNameError
 from mtlrec.data.fetch import ChecksumError, DatasetUnavailableError, FetchSettings
 from mtlrec.data.read_report import DataFormatError
@@ -25,9 +26,12 @@ KNOWN_ERRORS = (
     DatasetUnavailableError,
     ChecksumError,
     UnknownNameError,
-    FileNotFoundError,
+    WriteError,
+    OSError,
     ValueError,
 )
+"""What a command turns into one ``error:`` line (:func:`fail`) instead of a traceback:
+a file the system refused (missing, unreadable, disk full, read-only) is among them."""
 
 
 MirrorOption = Annotated[
@@ -52,9 +56,20 @@ OfflineOption = Annotated[
 ]
 
 
+def describe(error: BaseException) -> str:
+    """One line for ``error``: an :class:`OSError` that names a file says which and why
+    (``runs/x/config.yaml: read-only file system``), anything else its message."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        reason = WRITE_FAILURES.get(error.errno or 0, error.strerror.lower())
+        return f"{os.fsdecode(error.filename)}: {reason}"
+    return str(error)
+
+
 def fail(error: BaseException) -> typer.Exit:
     """Print a readable error (no traceback) and return the exit to raise."""
-    errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+    errors.print(
+        f"[bold red]error:[/] {describe(error)}", markup=True, highlight=False, soft_wrap=True
+    )
     return typer.Exit(code=2)
 
 

@@ -82,7 +82,7 @@ def export_command(
                 ]
             ),
         )
-    except (*KNOWN_ERRORS, ArtifactError, FileExistsError) as error:
+    except (*KNOWN_ERRORS, ArtifactError) as error:
         raise fail(error) from None
     console.print(f"[green]artifact written to[/] {result.path}")
     for note in result.report.get("notes", []):

@@ -62,7 +62,7 @@ def train_command(
         action = check_run_folder(
             run_dir, experiment.model_dump(mode="json"), resume, overwrite, skip_if_done
         )
-    except ValueError as error:
+    except KNOWN_ERRORS as error:
         raise fail(error) from None
     if action is FolderAction.SKIP:
         console.print(f"{run_dir} holds a finished run of this config: not trained again")

@@ -24,6 +24,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtlrec.core.atomic import atomic_file, reporting_write_errors
+
 CHUNK = 1 << 20
 
 
@@ -117,16 +119,18 @@ class RemoteFile:
 
 
 def download_url(url: str, target: Path, checksum: str | None, timeout_s: float) -> Path:
-    """Download ``url`` to ``target`` atomically and verify its checksum."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
-                shutil.copyfileobj(response, tmp, CHUNK)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
+    """Download ``url`` to ``target`` atomically and verify its checksum (a full disk or a
+    read-only cache is a :class:`~mtlrec.core.atomic.WriteError` naming ``target``)."""
+    with reporting_write_errors(target, ours=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
+            tmp_path = Path(tmp.name)
+            try:
+                with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
+                    shutil.copyfileobj(response, tmp, CHUNK)
+            except BaseException:
+                tmp_path.unlink(missing_ok=True)
+                raise
     try:
         verify_checksum(tmp_path, checksum)
     except ChecksumError:
@@ -176,13 +180,8 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
             info = bundle.getinfo(member)
         except KeyError:
             raise DatasetUnavailableError(f"{archive} has no member {member}") from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
-            bundle.open(info) as handle,
-        ):
-            shutil.copyfileobj(handle, tmp, CHUNK)
-    os.replace(tmp.name, target)
+        with atomic_file(target) as out, bundle.open(info) as handle:
+            shutil.copyfileobj(handle, out, CHUNK)
     return target
 
 

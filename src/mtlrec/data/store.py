@@ -10,16 +10,14 @@
       features.json          vocabularies and statistics fitted on the training split
       quarantine.jsonl       every row set aside, with file, line, field and reason
 
-The folder is written under a temporary name and renamed into place, so a reader never
-sees half a dataset.
+The folder is written under a temporary name and renamed into place
+(:func:`mtlrec.core.atomic.staged_folder`), so a reader never sees half a dataset and a
+failed write (disk full, read-only folder) leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from mtlrec.core.atomic import staged_folder
 from mtlrec.data.fetch import file_digest
 from mtlrec.data.schema import TABLE_SCHEMAS
 
@@ -43,23 +42,12 @@ class PreparedDatasetError(RuntimeError):
 
 
 def write_atomically(out_dir: Path, fill: Callable[[Path], None]) -> Path:
-    """Call ``fill(tmp_dir)`` then move ``tmp_dir`` to ``out_dir`` (replacing it)."""
+    """Call ``fill(tmp_dir)`` then move ``tmp_dir`` to ``out_dir`` (replacing it); on any
+    failure nothing is left behind, and a full disk or a read-only folder is a
+    :class:`~mtlrec.core.atomic.WriteError` naming ``out_dir``."""
     out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        fill(tmp_dir)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp_dir, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+    with staged_folder(out_dir.parent, out_dir.name, name=out_dir.name, replace=True) as staging:
+        fill(staging.path)
     return out_dir
 
 

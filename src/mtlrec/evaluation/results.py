@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mtlrec.core.atomic import write_text_atomically
+
 Results = Mapping[str, Mapping[str, Mapping[str, float]]]
 COUNT_KEYS: tuple[str, ...] = ("n", "n_users", "n_positives")
 
@@ -41,11 +43,11 @@ def _jsonable(value: Any) -> Any:
 
 def results_to_json(results: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``results`` (nested dicts of numbers) as indented JSON; ``nan``/``inf`` become
-    ``null``. Creates parent folders; returns the path written."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
-    return target
+    ``null``. Creates parent folders; returns the path written. The file is replaced
+    atomically: a failed write (a :class:`~mtlrec.core.atomic.WriteError` when the disk is
+    full or the folder read-only) leaves no partial file."""
+    text = json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n"
+    return write_text_atomically(Path(path), text)
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

@@ -29,8 +29,10 @@ sha256 of the config's and the weights' checksums: the time orders bundles, the 
 different models apart. ``name`` defaults to the config's name.
 
 **Atomic.** The folder is built under a temporary name beside the destination, every file
-fsynced, then renamed into place (:mod:`mtlrec.export.atomic`); an existing bundle is never
-overwritten.
+fsynced, then renamed into place (:func:`mtlrec.core.atomic.staged_folder`); an existing
+bundle is never overwritten, a failed write (disk full, read-only folder) leaves nothing
+behind, and the temporary folder of an export killed midway is removed by the next export
+into the same folder.
 
 :func:`load_artifact` checks the manifest (format, version, file list, every checksum)
 before reading anything, and refuses a damaged bundle with an :class:`ArtifactError`.

@@ -17,6 +17,7 @@ import yaml
 
 from mtlrec import __version__
 from mtlrec.config.fusion import FusionConfig
+from mtlrec.core.atomic import staged_folder
 from mtlrec.export.artifact import (
     CONFIG,
     FEATURES,
@@ -28,7 +29,6 @@ from mtlrec.export.artifact import (
     RERANK_VECTORS,
     WEIGHTS,
 )
-from mtlrec.export.atomic import staged_folder
 from mtlrec.export.checksums import MANIFEST, file_table
 from mtlrec.export.parts import INTERACTIONS, ModelParts, save_interactions, save_parts
 from mtlrec.export.sequential import save_sequential

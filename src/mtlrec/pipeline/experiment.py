@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 
 from mtlrec.config.experiment import ExperimentConfig
+from mtlrec.core.atomic import atomic_file, reporting_write_errors, write_text_atomically
 from mtlrec.data.examples import SPLITS
 from mtlrec.data.fetch import FetchSettings
 from mtlrec.evaluation import print_results, results_to_json
@@ -208,11 +209,12 @@ def run_experiment(
     ``resume`` the run starts afresh: logs, checkpoints and results of an earlier run in
     ``run_dir`` are removed first (``mtlrec train`` asks before it gets here)."""
     console = console or Console()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with reporting_write_errors(run_dir, ours=True):
+        run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         clear_run_outputs(run_dir)
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    write_text_atomically(
+        run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
     start = time.perf_counter()
     data = load_run_data(config, settings, console)
@@ -221,7 +223,8 @@ def run_experiment(
     start = time.perf_counter()
     model, trainer, evaluate = _train(config, data, run_dir, resume)
     data.timings["train_s"] = time.perf_counter() - start
-    torch.save(model.state_dict(), run_dir / "model.pt")
+    with atomic_file(run_dir / "model.pt") as handle:
+        torch.save(model.state_dict(), handle)
     start = time.perf_counter()
     results, gates = evaluate()
     data.timings["evaluate_s"] = time.perf_counter() - start
@@ -281,7 +284,7 @@ def write_prepared_record(data: RunData, run_dir: Path) -> None:
         "format_version": data.dataset.manifest.get("format_version"),
         "manifest_sha256": data.dataset.manifest_sha256,
     }
-    (run_dir / PREPARED_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomically(run_dir / PREPARED_RECORD, json.dumps(record, indent=2) + "\n")
 
 
 def check_prepared_record(data: RunData, run_dir: Path, console: Console) -> None:

@@ -1,8 +1,10 @@
 """``train.jsonl`` (written by :class:`mtlrec.training.callbacks.JsonlLogger`) as a typed log.
 
-The logger appends, so one file can hold several training sessions: a fresh start (the step
-count begins again) or a resume from a checkpoint. Later records supersede earlier ones at
-the same or a later step (and epoch), so the log read back is the one of the final model.
+The logger appends. ``mtlrec train`` removes the log on a fresh start and cuts it back to
+the checkpoint on a resume, so a log holds every step once; a log of an earlier version, or
+one a library user appended to, can hold several sessions: a fresh start (the step count
+begins again) or a resume. Later records supersede earlier ones at the same or a later step
+(and epoch), so the log read back is the one of the final model.
 """
 
 from __future__ import annotations

@@ -13,16 +13,17 @@ Layout: one folder per model id, holding append-only shards::
       shard-000000-<tag>.npy            float32 (rows, D) embeddings
       shard-000000-<tag>.keys.parquet   column text_sha256: the text hash of every row
 
-Each file is written under a ``.tmp-*`` name and renamed into place; the keys file is
-written last and is the commit marker, so a crash leaves at most an orphaned ``.npy`` or
-temporary file, both ignored when loading. A shard whose two files disagree (row count,
+Each file is written under a hidden temporary name and renamed into place
+(:func:`mtlrec.core.atomic.atomic_file`: a full disk is a ``WriteError`` naming the file);
+the keys file is written last and is the commit marker, so a crash leaves at most an
+orphaned ``.npy`` or temporary file, both ignored when loading (and a killed writer's
+temporaries are removed by the next write). A shard whose two files disagree (row count,
 width, dtype) or cannot be read is skipped with a warning and its texts are encoded again.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -30,10 +31,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import polars as pl
+
+from mtlrec.core.atomic import atomic_file, write_text_atomically
 
 KEY_COLUMN = "text_sha256"
 _KEYS_SUFFIX = ".keys.parquet"
@@ -118,11 +121,13 @@ class _ModelStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         label = self.folder / "model_id.txt"
         if not label.is_file():
-            _write_atomically(label, lambda path: path.write_text(self.model_id + "\n", "utf-8"))
+            write_text_atomically(label, self.model_id + "\n")
         name = f"shard-{len(self.shards):06d}-{uuid.uuid4().hex[:8]}"
-        _write_atomically(self.folder / f"{name}.npy", lambda path: _save_npy(path, vectors))
+        with atomic_file(self.folder / f"{name}.npy") as handle:
+            _save_npy(handle, vectors)
         frame = pl.DataFrame({KEY_COLUMN: list(keys)}, schema={KEY_COLUMN: pl.String()})
-        _write_atomically(self.folder / f"{name}{_KEYS_SUFFIX}", frame.write_parquet)
+        with atomic_file(self.folder / f"{name}{_KEYS_SUFFIX}") as handle:
+            frame.write_parquet(handle)
         self._add(keys, vectors)
 
     def gather(self, keys: Sequence[str]) -> np.ndarray:
@@ -137,26 +142,8 @@ class _ModelStore:
         return out
 
 
-class _Writer(Protocol):
-    def __call__(self, path: Path, /) -> object: ...
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _write_atomically(final: Path, write: _Writer) -> None:
-    """``write(tmp)`` to a temporary file beside ``final``, then rename it to ``final``."""
-    tmp = final.with_name(f".tmp-{uuid.uuid4().hex}-{final.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _save_npy(handle: BinaryIO, array: np.ndarray) -> None:
+    np.save(handle, array, allow_pickle=False)
 
 
 class EmbeddingCache:

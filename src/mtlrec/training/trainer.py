@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mtlrec.config.experiment import TrainingConfig
+from mtlrec.core.atomic import atomic_file
 from mtlrec.core.types import Batch, TaskSpec
 from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.multitask import TaskModel
@@ -219,6 +218,8 @@ class Trainer:
         self._setup(-(-len(train) // self.settings.accumulate))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
+            for callback in self.callbacks:
+                callback.on_resume(self, self.state)
         else:  # a checkpoint before the first epoch: an interrupted run can always resume
             self._save_last()
         for callback in self.callbacks:
@@ -356,12 +357,13 @@ class Trainer:
         set_rng_state(data["rng"])
 
     def _write(self, name: str, payload: dict[str, Any]) -> None:
+        """Save ``payload`` as ``checkpoint_dir/name`` atomically: a full disk or a read-only
+        folder is a :class:`~mtlrec.core.atomic.WriteError` naming the file, and leaves the
+        previous checkpoint as it was and no temporary file."""
         if self.checkpoint_dir is None:
             return
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.checkpoint_dir, delete=False) as tmp:
-            torch.save(payload, tmp)
-        os.replace(tmp.name, self.checkpoint_dir / name)
+        with atomic_file(self.checkpoint_dir / name) as handle:
+            torch.save(payload, handle)
 
     def _save_last(self) -> None:
         self._write("last.pt", self.checkpoint())
