@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -134,3 +135,35 @@ def test_health_readiness_and_ui_page(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/v1/recommend", "/v1/score", "/v1/items/{item_id}/similar"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+
+
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s'\"(=:])/[^\s/'\"]+/")
+"""Something like ``/tmp/x/`` or ``'/home/...`` inside a message."""
+
+
+def test_reload_refuses_impossible_paths_with_a_4xx_naming_no_server_path(
+    client: TestClient, tiny_serving: TinyServing
+) -> None:
+    root = tiny_serving.fused.parent
+    cases = {
+        "bad\x00name": 422,  # a NUL byte cannot be in a path
+        "x" * 300: 404,  # a name over 255 bytes cannot exist
+        "é" * 200: 404,  # 400 bytes
+        "y" * 300 + "/bundle": 404,
+        "no-such-bundle": 404,
+        str(root / "no-such-bundle"): 404,
+        ".": 409,  # a folder without a manifest
+        "/etc": 403,
+        "../..": 403,
+    }
+    for path, status in cases.items():
+        answer = client.post("/v1/admin/reload", json={"path": path})
+        assert answer.status_code == status, (path[:20], answer.text)
+        message = answer.json()["message"]
+        assert message.startswith("path: ") or message.startswith("body.path: ")
+        assert str(root) not in answer.text and str(tiny_serving.root) not in answer.text
+        assert not ABSOLUTE_PATH.search(message), message
+        assert len(message) < 200, message
+    assert client.post("/v1/admin/reload", json={"path": "."}).json()["message"] == (
+        "path: cannot serve '.': no manifest.json; is this an artifact of 'mtlrec export'?"
+    )

@@ -7,6 +7,7 @@ the served model once (:attr:`ModelHolder.current`) and uses it to the end (hot 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,6 +114,18 @@ def _mask(request: Request, user_id: str | None) -> None:
         setattr(request.state, USER_STATE, mask_user_id(user_id, _settings(request).log_salt))
 
 
+def shortened(text: str, limit: int = 60) -> str:
+    """``text`` quoted as :func:`repr` does, cut to ``limit`` characters with an ellipsis
+    (what a message may echo of a request's input)."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")
+
+
+def without_root(message: str, root: Path) -> str:
+    """``message`` with ``root``'s absolute path taken out: paths under it relative to it,
+    ``root`` itself as ``.`` (error answers never show the server's file system)."""
+    return message.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+
+
 Model = Annotated[ServingModel, Depends(served)]
 router = APIRouter()
 
@@ -209,25 +222,39 @@ def history(user_id: str, request: Request, model: Model) -> HistoryResponse:
 def reload(body: ReloadRequest, request: Request) -> ReloadResponse:
     """Load another artifact (inside the reload root) and serve it from now on; requests
     in flight finish with the model they started with. A path outside the reload root is a
-    403, a missing one a 404, one that does not load (not an artifact, damaged) a 409; the
-    current model stays in all three cases."""
+    403, a missing one (or one no file system can hold: a name over 255 bytes) a 404, one
+    that does not load (not an artifact, damaged) a 409; the current model stays in all
+    these cases. Messages name paths relative to the reload root, never the server's own."""
     settings = _settings(request)
     holder: ModelHolder = request.app.state.holder
     metrics: ServiceMetrics = request.app.state.metrics
     root = settings.reload_folder
+
+    def refuse(status: int, message: str) -> HTTPException:
+        metrics.reloads.labels("failed").inc()
+        return HTTPException(status, f"path: {message}")
+
     path = Path(body.path)
-    target = (path if path.is_absolute() else root / path).resolve()
-    if not target.is_relative_to(root):
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(403, f"path: reloads may only read inside the reload root {root}")
-    if not target.exists():
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(404, f"path: nothing at {target}")
+    try:
+        target = (path if path.is_absolute() else root / path).resolve()
+        inside = target.is_relative_to(root)
+        found = inside and target.exists()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte, ...
+        reason = os.strerror(error.errno) if isinstance(error, OSError) and error.errno else ""
+        why = f" ({reason})" if reason else ""
+        raise refuse(404, f"no artifact at {shortened(body.path)}{why}") from None
+    if not inside:
+        raise refuse(
+            403, "reloads may only read inside the reload root (mtlrec serve --reload-root)"
+        )
+    shown = shortened(target.relative_to(root).as_posix())
+    if not found:
+        raise refuse(404, f"nothing at {shown}")
     try:
         reloaded = holder.load(target)
     except (OSError, ValueError) as error:  # ArtifactError is a ValueError
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(409, f"path: cannot serve {target}: {error}") from None
+        reason = without_root(str(error).removeprefix(f"{target}: "), root)
+        raise refuse(409, f"cannot serve {shown}: {reason}") from None
     assert reloaded is not None
     metrics.reloads.labels("ok").inc()
     metrics.set_model(reloaded.current)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 MAX_K = 100
 """The longest list a request may ask for (``k``, recommendations and similar items)."""
@@ -147,10 +148,27 @@ class HistoryResponse(Strict):
 
 
 # ----------------------------------------------------------------------------- operations
-class ReloadRequest(Strict):
-    """A bundle folder inside the service's reload root (see ``mtlrec serve --reload-root``)."""
+def _without_nul(path: str) -> str:
+    """``path`` itself; a NUL byte (which no file system path can hold) is a 422."""
+    if "\x00" in path:
+        raise PydanticCustomError("nul_byte", "a path cannot hold a NUL byte")
+    return path
 
-    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+ReloadPath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    AfterValidator(_without_nul),
+    Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+"""A path as a reload request gives it: 1 to 4096 characters, no NUL byte."""
+
+
+class ReloadRequest(Strict):
+    """A bundle folder inside the service's reload root (see ``mtlrec serve --reload-root``),
+    relative to it or absolute."""
+
+    path: ReloadPath
 
 
 class ReloadResponse(Strict):
