@@ -167,3 +167,46 @@ def test_reload_refuses_impossible_paths_with_a_4xx_naming_no_server_path(
     assert client.post("/v1/admin/reload", json={"path": "."}).json()["message"] == (
         "path: cannot serve '.': no manifest.json; is this an artifact of 'mtlrec export'?"
     )
+
+
+def test_request_bodies_are_not_coerced(client: TestClient) -> None:
+    for body in (
+        {"k": True},
+        {"k": "5"},
+        {"k": 5.5},
+        {"user_id": 5},
+        {"history": [1, 2]},
+        {"filters": {"exclude_seen": "true"}},
+        {"filters": {"exclude_seen": 1}},
+    ):
+        answer = client.post("/v1/recommend", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["message"].startswith("body.")
+    assert client.post("/v1/recommend", json={"k": "5"}).json()["message"] == (
+        "body.k: Input should be a valid integer"
+    )
+    numbers = client.post("/v1/score", json={"pairs": [{"user_id": 1, "item_id": 2}]})
+    assert numbers.status_code == 422
+    assert client.post("/v1/admin/reload", json={"path": 1}).status_code == 422
+    assert len(client.post("/v1/recommend", json={"k": 5}).json()["items"]) == 5
+    # a query string is text: ?k=3 is the number 3, ?k=true is not a number
+    item = client.post("/v1/recommend", json={"k": 1}).json()["items"][0]["item_id"]
+    assert len(client.get(f"/v1/items/{item}/similar", params={"k": "3"}).json()["items"]) == 3
+    assert client.get(f"/v1/items/{item}/similar", params={"k": "true"}).status_code == 422
+
+
+def test_path_ids_are_limited_and_long_ones_never_echoed(client: TestClient) -> None:
+    huge = "z" * 10_000
+    for url, name in (
+        (f"/v1/items/{huge}/similar", "item_id"),
+        (f"/v1/users/{huge}/history", "user_id"),
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 422, answer.text[:200]
+        assert answer.json()["message"] == f"path.{name}: String should have at most 256 characters"
+        assert "z" * 100 not in answer.text
+    longest = "y" * 256  # within the limit, unknown: a 404 that shows a shortened id
+    unknown = client.get(f"/v1/items/{longest}/similar")
+    assert unknown.status_code == 404 and "y" * 100 not in unknown.text
+    assert unknown.json()["message"].startswith("unknown item id 'yyyy")
+    assert client.get(f"/v1/users/{longest}/history").json()["message"] == "unknown user id"

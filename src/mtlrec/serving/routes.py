@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
@@ -22,6 +23,7 @@ from mtlrec.serving.holder import ModelHolder, NotReadyError
 from mtlrec.serving.metrics import CONTENT_TYPE, ServiceMetrics
 from mtlrec.serving.middleware import USER_STATE, mask_user_id
 from mtlrec.serving.schemas import (
+    MAX_ID_LENGTH,
     ErrorBody,
     Health,
     HistoryResponse,
@@ -127,6 +129,8 @@ def without_root(message: str, root: Path) -> str:
 
 
 Model = Annotated[ServingModel, Depends(served)]
+PathId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
+"""A user or item id in the URL path, as long as a body's ids may be (longer: a 422)."""
 router = APIRouter()
 
 
@@ -176,12 +180,14 @@ def score(body: ScoreRequest, model: Model) -> ScoreResponse:
     tags=["recommend"],
     dependencies=[Depends(require("recommend")), Depends(single_query_values)],
 )
-def similar(item_id: str, query: Annotated[SimilarQuery, Query()], model: Model) -> SimilarResponse:
+def similar(
+    item_id: PathId, query: Annotated[SimilarQuery, Query()], model: Model
+) -> SimilarResponse:
     """Items most similar to one item (LM embeddings, else co-occurrence)."""
     try:
         return model.similar(item_id, query.k)
     except KeyError:
-        raise HTTPException(404, f"unknown item id {item_id!r}") from None
+        raise HTTPException(404, f"unknown item id {shortened(item_id)}") from None
 
 
 @router.get(
@@ -203,7 +209,7 @@ def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
     tags=["users"],
     dependencies=[Depends(require("recommend"))],
 )
-def history(user_id: str, request: Request, model: Model) -> HistoryResponse:
+def history(user_id: PathId, request: Request, model: Model) -> HistoryResponse:
     """The items a known user interacted with."""
     _mask(request, user_id)
     try:

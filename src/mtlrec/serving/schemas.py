@@ -15,7 +15,10 @@ from pydantic_core import PydanticCustomError
 MAX_K = 100
 """The longest list a request may ask for (``k``, recommendations and similar items)."""
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MAX_ID_LENGTH = 256
+"""The longest user or item id a request may hold (body, query or path)."""
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 """A user or item id as the dataset spells it."""
 
 Strategy = Literal["fused", "model", "cold_history", "popularity"]
@@ -25,11 +28,22 @@ embeddings), or popularity."""
 
 
 class Strict(BaseModel):
+    """A model with fixed fields: an unknown one is an error (responses, query strings)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
+class StrictRequest(BaseModel):
+    """A request body: unknown fields are a 422 and JSON values are taken as they are typed,
+    never coerced (``"k": true`` or ``"k": "5"`` is a 422, not 1 or 5; ``"exclude_seen":
+    "true"`` is not a boolean). Query models stay :class:`Strict` only: a query string is
+    text, so ``?k=5`` must read as the number 5."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 # ----------------------------------------------------------------------------- recommend
-class Filters(Strict):
+class Filters(StrictRequest):
     """Which items may be recommended.
 
     ``exclude_seen``: leave out what the user interacted with (a known user's interactions
@@ -47,7 +61,7 @@ class Filters(Strict):
     )
 
 
-class RecommendRequest(Strict):
+class RecommendRequest(StrictRequest):
     """A user id (a user of the artifact), or an ad-hoc ``history`` of item ids for a user
     the artifact does not know (cold start); neither gives the popular items."""
 
@@ -85,12 +99,12 @@ class RecommendResponse(Strict):
 
 
 # ----------------------------------------------------------------------------- score
-class Pair(Strict):
+class Pair(StrictRequest):
     user_id: Id
     item_id: Id
 
 
-class ScoreRequest(Strict):
+class ScoreRequest(StrictRequest):
     pairs: list[Pair] = Field(min_length=1, max_length=1000)
 
 
@@ -164,7 +178,7 @@ ReloadPath = Annotated[
 """A path as a reload request gives it: 1 to 4096 characters, no NUL byte."""
 
 
-class ReloadRequest(Strict):
+class ReloadRequest(StrictRequest):
     """A bundle folder inside the service's reload root (see ``mtlrec serve --reload-root``),
     relative to it or absolute."""
 
