@@ -210,3 +210,17 @@ def test_path_ids_are_limited_and_long_ones_never_echoed(client: TestClient) -> 
     assert unknown.status_code == 404 and "y" * 100 not in unknown.text
     assert unknown.json()["message"].startswith("unknown item id 'yyyy")
     assert client.get(f"/v1/users/{longest}/history").json()["message"] == "unknown user id"
+
+
+def test_user_ids_and_histories_need_the_users_scope(
+    client: TestClient, tiny_serving: TinyServing
+) -> None:
+    user = client.get("/v1/users", params={"limit": 1}).json()["users"][0]
+    recommend_only = {"X-API-Key": tiny_serving.keys["recommend"]}
+    for url in ("/v1/users", f"/v1/users/{user}/history"):
+        denied = client.get(url, headers=recommend_only)
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["message"] == "this API key lacks the 'users' scope"
+    # recommending for a known user still works with the recommend scope alone
+    answer = client.post("/v1/recommend", json={"user_id": user, "k": 2}, headers=recommend_only)
+    assert answer.status_code == 200 and answer.json()["known_user"] is True

@@ -116,7 +116,11 @@ def add_key_command(
     name: Annotated[str, typer.Option(help="A name for the key (who or what uses it).")],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="recommend, score or admin; repeat for several."),
+        typer.Option(
+            "--scope",
+            help="recommend (recommendations, similar items), score (per-pair predictions), "
+            "users (user ids and histories), admin (reload); repeat for several.",
+        ),
     ],
 ) -> None:
     """Make a key: prints it once; the file keeps only its sha256 and scopes."""

@@ -1,5 +1,8 @@
 """The HTTP routes: ``/v1/...`` (API key with a scope), health, readiness and metrics.
 
+Scopes: ``recommend`` for ``POST /v1/recommend`` and similar items, ``score`` for
+``POST /v1/score``, ``users`` for the user list and histories, ``admin`` for reloads.
+
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the event loop
 keeps accepting connections and answering ``/healthz`` while a model runs. Each request reads
 the served model once (:attr:`ModelHolder.current`) and uses it to the end (hot reload).
@@ -195,10 +198,10 @@ def similar(
     response_model=UsersResponse,
     responses=_errors(*API_ERRORS, 503),
     tags=["users"],
-    dependencies=[Depends(require("recommend")), Depends(single_query_values)],
+    dependencies=[Depends(require("users")), Depends(single_query_values)],
 )
 def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
-    """A page of the artifact's user ids (for pickers such as /ui)."""
+    """A page of the artifact's user ids (for pickers such as /ui; the ``users`` scope)."""
     return model.users(query.offset, query.limit, query.prefix)
 
 
@@ -207,10 +210,10 @@ def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
     response_model=HistoryResponse,
     responses=_errors(*API_ERRORS, 404, 503),
     tags=["users"],
-    dependencies=[Depends(require("recommend"))],
+    dependencies=[Depends(require("users"))],
 )
 def history(user_id: PathId, request: Request, model: Model) -> HistoryResponse:
-    """The items a known user interacted with."""
+    """The items a known user interacted with (the ``users`` scope)."""
     _mask(request, user_id)
     try:
         return model.history(user_id)
