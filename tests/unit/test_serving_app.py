@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -224,3 +225,56 @@ def test_user_ids_and_histories_need_the_users_scope(
     # recommending for a known user still works with the recommend scope alone
     answer = client.post("/v1/recommend", json={"user_id": user, "k": 2}, headers=recommend_only)
     assert answer.status_code == 200 and answer.json()["known_user"] is True
+
+
+def test_docs_are_off_unless_asked_for(tiny_serving: TinyServing) -> None:
+    """Swagger UI and ReDoc load their scripts from a CDN (no page renders offline), so they
+    are off by default; the schema itself is always served."""
+    plain = ServeSettings(artifact=tiny_serving.fused, api_keys=tiny_serving.key_file)
+    with TestClient(create_app(plain)) as off:
+        for url in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert off.get(url).status_code == 404, url
+        assert off.get("/openapi.json").status_code == 200
+    with TestClient(create_app(plain.model_copy(update={"docs": True}))) as on:
+        assert on.get("/docs").status_code == 200 and on.get("/redoc").status_code == 200
+
+
+def test_metrics_need_a_key_when_the_setting_says_so(tiny_serving: TinyServing) -> None:
+    plain = ServeSettings(artifact=tiny_serving.fused, api_keys=tiny_serving.key_file)
+    with TestClient(create_app(plain)) as open_metrics:
+        assert open_metrics.get("/metrics").status_code == 200
+        schema = open_metrics.get("/openapi.json").json()
+        assert "security" not in schema["paths"]["/metrics"]["get"]
+    locked = plain.model_copy(update={"metrics_require_key": True})
+    with TestClient(create_app(locked)) as client:
+        assert client.get("/metrics").status_code == 401
+        recommend = client.get("/metrics", headers={"X-API-Key": tiny_serving.keys["recommend"]})
+        assert recommend.status_code == 403
+        assert recommend.json()["message"] == "this API key lacks the 'metrics' scope"
+        scraper = client.get("/metrics", headers={"X-API-Key": tiny_serving.keys["metrics"]})
+        assert scraper.status_code == 200 and "mtlrec_model_info" in scraper.text
+        schema = client.get("/openapi.json").json()
+        assert schema["paths"]["/metrics"]["get"]["security"] == [{"APIKeyHeader": []}]
+        assert client.get("/healthz").status_code == 200  # probes never need a key
+
+
+def test_serve_command_turns_docs_and_the_metrics_key_on(
+    tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from mtlrec.cli.main import app as cli
+
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    command = ["serve", str(tiny_serving.fused), "--api-keys", str(tiny_serving.key_file)]
+    for flags, docs, locked in (
+        ([], False, False),
+        (["--docs", "--metrics-require-key"], True, True),
+    ):
+        result = CliRunner().invoke(cli, [*command, *flags])
+        assert result.exit_code == 0, result.output
+        settings = served[-1].state.settings
+        assert (settings.docs, settings.metrics_require_key) == (docs, locked)
+        assert (served[-1].docs_url is not None) == docs

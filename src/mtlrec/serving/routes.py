@@ -1,7 +1,8 @@
 """The HTTP routes: ``/v1/...`` (API key with a scope), health, readiness and metrics.
 
 Scopes: ``recommend`` for ``POST /v1/recommend`` and similar items, ``score`` for
-``POST /v1/score``, ``users`` for the user list and histories, ``admin`` for reloads.
+``POST /v1/score``, ``users`` for the user list and histories, ``admin`` for reloads and
+``metrics`` for ``/metrics`` when the settings ask for a key there (:func:`metrics_router`).
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the event loop
 keeps accepting connections and answering ``/healthz`` while a model runs. Each request reads
@@ -300,13 +301,24 @@ def readyz(request: Request) -> Any:
     return Ready(status="ready", model_version=model.version, model_name=model.name)
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
-    tags=["operations"],
-)
-def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
-    collected: ServiceMetrics = request.app.state.metrics
-    return Response(collected.render(), media_type=CONTENT_TYPE)
+def metrics_router(*, key_required: bool) -> APIRouter:
+    """The router of ``GET /metrics``: open, or (``key_required``) for a key with the
+    ``metrics`` scope, which the OpenAPI schema then states."""
+    metrics_routes = APIRouter()
+
+    @metrics_routes.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}},
+            **(_errors(401, 403) if key_required else {}),
+        },
+        tags=["operations"],
+        dependencies=[Depends(require("metrics"))] if key_required else [],
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (text exposition format)."""
+        collected: ServiceMetrics = request.app.state.metrics
+        return Response(collected.render(), media_type=CONTENT_TYPE)
+
+    return metrics_routes
