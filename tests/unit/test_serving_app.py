@@ -190,6 +190,8 @@ def test_request_bodies_are_not_coerced(client: TestClient) -> None:
     assert numbers.status_code == 422
     assert client.post("/v1/admin/reload", json={"path": 1}).status_code == 422
     assert len(client.post("/v1/recommend", json={"k": 5}).json()["items"]) == 5
+    # 5.0 is an integer to JSON Schema (and to a JavaScript client)
+    assert len(client.post("/v1/recommend", json={"k": 5.0}).json()["items"]) == 5
     # a query string is text: ?k=3 is the number 3, ?k=true is not a number
     item = client.post("/v1/recommend", json={"k": 1}).json()["items"][0]["item_id"]
     assert len(client.get(f"/v1/items/{item}/similar", params={"k": "3"}).json()["items"]) == 3

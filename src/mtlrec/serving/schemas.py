@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_K = 100
@@ -20,6 +27,17 @@ MAX_ID_LENGTH = 256
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 """A user or item id as the dataset spells it."""
+
+
+def _integral(value: object) -> object:
+    """An integral float (``10.0``, which JSON Schema counts as an integer) as that int;
+    anything else as it is, for the strict check that follows (``true``, ``"5"``, ``2.5``
+    stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer as JSON Schema defines one: ``5`` or ``5.0``, never ``true`` or ``"5"``."""
 
 Strategy = Literal["fused", "model", "cold_history", "popularity"]
 """How a list was made: the fused cascade, the multi-task model alone (the sequential model
@@ -67,7 +85,7 @@ class RecommendRequest(StrictRequest):
 
     user_id: Id | None = None
     history: list[Id] = Field(default_factory=list, max_length=500)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K)
     filters: Filters = Field(default_factory=Filters)
 
 
