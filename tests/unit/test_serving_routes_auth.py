@@ -5,7 +5,8 @@ does not name fails the test (so a new route cannot ship without a decision on i
 and so does a named route the app lacks. For each route: no key and an unknown key get 401
 where a scope is needed; a key of every other single scope gets 403; the right scope gets
 past auth (whatever the route then answers: 200, 404 for a placeholder id, 422 for an
-empty body); a public route never answers 401 / 403. The OpenAPI schema must say the same
+empty body), and a body that is not even JSON is still answered 401 / 403 before its 422;
+a public route never answers 401 / 403. The OpenAPI schema must say the same
 (``security`` on exactly the scoped operations), since clients and schemathesis read it.
 """
 
@@ -117,6 +118,23 @@ def test_every_route_answers_keys_as_its_scope_says(
             else:
                 assert status == 403, (where, other, status)
         assert call(tiny_serving.keys["all"]) not in (401, 403), where
+        if method == "POST":  # a body that is not JSON: still auth first, then the 422
+            for key, status in ((None, 401), (tiny_serving.keys[_other(scope)], 403)):
+                headers = {"Content-Type": "application/json"}
+                headers |= {"X-API-Key": key} if key else {}
+                broken = served.post(url, content=b"{not json", headers=headers)
+                assert broken.status_code == status, (where, broken.text)
+            broken = served.post(
+                url,
+                content=b"{not json",
+                headers={"Content-Type": "application/json", "X-API-Key": tiny_serving.keys[scope]},
+            )
+            assert broken.status_code == 422, where
+
+
+def _other(scope: Scope) -> Scope:
+    """A scope that is not ``scope``."""
+    return next(s for s in SCOPES if s != scope)
 
 
 def test_the_schema_declares_the_same_security(served: TestClient) -> None:

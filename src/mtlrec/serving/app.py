@@ -40,7 +40,7 @@ from mtlrec.serving.engine import ServingModel
 from mtlrec.serving.holder import ModelHolder
 from mtlrec.serving.metrics import ServiceMetrics
 from mtlrec.serving.middleware import ServiceMiddleware
-from mtlrec.serving.routes import metrics_router, router
+from mtlrec.serving.routes import auth_failure, metrics_router, router
 from mtlrec.serving.settings import ServeSettings
 
 LOG = logging.getLogger("mtlrec.serving")
@@ -83,6 +83,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    denied = auth_failure(request)  # FastAPI reads a body's JSON before auth runs
+    if denied is not None:
+        return await _http_error(request, denied)
     errors = [
         {k: v for k, v in error.items() if k in ("type", "loc", "msg")} for error in exc.errors()
     ]

@@ -72,12 +72,17 @@ BODY_ERRORS = (400, *API_ERRORS)
 
 
 # ----------------------------------------------------------------------------- dependencies
-def require(scope: Scope) -> Any:
-    """A dependency that admits a request whose API key has ``scope`` (401 / 403)."""
+class ScopeCheck:
+    """The dependency that admits a request whose API key has :attr:`scope` (401 / 403).
 
-    async def check(  # no I/O: runs on the event loop, not in the thread pool
-        request: Request, key: Annotated[str | None, Security(api_key)] = None
-    ) -> KeyRecord:
+    A route declares it in ``dependencies``; :func:`auth_failure` finds it there again for
+    errors FastAPI raises before any dependency runs (a body that is not JSON)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def verify(self, request: Request, key: str | None) -> KeyRecord:
+        """The key's record, or the 401 / 403 the request gets."""
         keys: KeyStore = request.app.state.keys
         record = keys.lookup(key)
         if record is None:
@@ -86,11 +91,34 @@ def require(scope: Scope) -> Any:
                 f"missing {API_KEY_HEADER} header" if not key else "invalid API key",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
-        if scope not in record.scopes:
-            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        if self.scope not in record.scopes:
+            raise HTTPException(403, f"this API key lacks the {self.scope!r} scope")
         return record
 
-    return check
+    async def __call__(  # no I/O: runs on the event loop, not in the thread pool
+        self, request: Request, key: Annotated[str | None, Security(api_key)] = None
+    ) -> KeyRecord:
+        return self.verify(request, key)
+
+
+def require(scope: Scope) -> ScopeCheck:
+    """A dependency that admits a request whose API key has ``scope`` (401 / 403)."""
+    return ScopeCheck(scope)
+
+
+def auth_failure(request: Request) -> HTTPException | None:
+    """The 401 / 403 that the auth of the request's route gives it, or None (admitted, or
+    a route without a scope). For errors raised before dependencies run, so that a caller
+    without the right key learns nothing from them."""
+    route = request.scope.get("route")
+    for dependency in getattr(route, "dependencies", ()):
+        check = getattr(dependency, "dependency", None)
+        if isinstance(check, ScopeCheck):
+            try:
+                check.verify(request, request.headers.get(API_KEY_HEADER))
+            except HTTPException as error:
+                return error
+    return None
 
 
 async def single_query_values(request: Request) -> None:
