@@ -177,7 +177,7 @@ def main() -> None:
     port = _free_port()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        key = add_key(Path(tmp) / "keys.json", "bench", ["recommend"])
+        key = add_key(Path(tmp) / "keys.json", "bench", ["recommend", "users"])
         command = [
             sys.executable,
             "-m",

@@ -24,7 +24,7 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.export.write import write_artifact
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run
 from mtlrec.pipeline.trained_run import load_trained_run
-from mtlrec.serving.auth import add_key
+from mtlrec.serving.auth import SCOPES, add_key
 from tiny_run import TINY_FUSION, train_tiny_run
 
 QUIET = Console(quiet=True)
@@ -34,8 +34,9 @@ FUSION = TINY_FUSION
 @dataclass(frozen=True)
 class TinyServing:
     """Two artifacts of one tiny run (``plain``: heads only; ``fused``: with its cascade),
-    the key file and keys: ``keys["all"]`` (every scope), ``keys["recommend"]``,
-    ``keys["score"]`` and ``keys["admin"]`` (that scope only)."""
+    the key file and keys: ``keys["all"]`` (every scope), ``keys[scope]`` (that scope only,
+    for each of :data:`~mtlrec.serving.auth.SCOPES`) and ``keys["ui"]`` (what the /ui page
+    needs: recommend and users)."""
 
     root: Path
     plain: Path
@@ -62,12 +63,9 @@ def make_tiny_artifacts(root: Path) -> TinyServing:
         created=datetime(2026, 1, 2, tzinfo=UTC),
     )
     key_file = root / "keys.json"
-    keys = {
-        "all": add_key(key_file, "all", ["recommend", "score", "admin"]),
-        "recommend": add_key(key_file, "recommend", ["recommend"]),
-        "score": add_key(key_file, "score", ["score"]),
-        "admin": add_key(key_file, "admin", ["admin"]),
-    }
+    keys = {"all": add_key(key_file, "all", list(SCOPES))}
+    keys |= {scope: add_key(key_file, scope, [scope]) for scope in SCOPES}
+    keys["ui"] = add_key(key_file, "ui", ["recommend", "users"])
     return TinyServing(root, plain, fused, key_file, keys)
 
 

@@ -43,7 +43,7 @@ def _wait(browser: Any, condition: Any) -> None:
 def test_ui_shows_history_and_recommendations(
     live: LiveServer, tiny_serving: TinyServing, browser: Any, tmp_path: Any
 ) -> None:
-    key = tiny_serving.keys["recommend"]
+    key = tiny_serving.keys["ui"]  # recommend + users
     browser.get(f"{live.url}/ui")
     assert browser.title == "mtlrec recommendations"
 

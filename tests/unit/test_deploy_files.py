@@ -8,10 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from mtlrec.serving.routes import router
+from mtlrec.serving.routes import metrics_router, router
 
 ROOT = Path(__file__).resolve().parents[2]
-ROUTES = {getattr(route, "path", None) for route in router.routes}
+ROUTES = {
+    getattr(route, "path", None)
+    for route in [*router.routes, *metrics_router(key_required=False).routes]
+}
+"""The service's routes, /metrics as the default settings have it (open: the example's
+Prometheus annotations scrape it without a key)."""
 
 
 def test_dockerfile_builds_the_service_as_documented() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -134,3 +136,147 @@ def test_health_readiness_and_ui_page(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/v1/recommend", "/v1/score", "/v1/items/{item_id}/similar"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+
+
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s'\"(=:])/[^\s/'\"]+/")
+"""Something like ``/tmp/x/`` or ``'/home/...`` inside a message."""
+
+
+def test_reload_refuses_impossible_paths_with_a_4xx_naming_no_server_path(
+    client: TestClient, tiny_serving: TinyServing
+) -> None:
+    root = tiny_serving.fused.parent
+    cases = {
+        "bad\x00name": 422,  # a NUL byte cannot be in a path
+        "x" * 300: 404,  # a name over 255 bytes cannot exist
+        "é" * 200: 404,  # 400 bytes
+        "y" * 300 + "/bundle": 404,
+        "no-such-bundle": 404,
+        str(root / "no-such-bundle"): 404,
+        ".": 409,  # a folder without a manifest
+        "/etc": 403,
+        "../..": 403,
+    }
+    for path, status in cases.items():
+        answer = client.post("/v1/admin/reload", json={"path": path})
+        assert answer.status_code == status, (path[:20], answer.text)
+        message = answer.json()["message"]
+        assert message.startswith("path: ") or message.startswith("body.path: ")
+        assert str(root) not in answer.text and str(tiny_serving.root) not in answer.text
+        assert not ABSOLUTE_PATH.search(message), message
+        assert len(message) < 200, message
+    assert client.post("/v1/admin/reload", json={"path": "."}).json()["message"] == (
+        "path: cannot serve '.': no manifest.json; is this an artifact of 'mtlrec export'?"
+    )
+
+
+def test_request_bodies_are_not_coerced(client: TestClient) -> None:
+    for body in (
+        {"k": True},
+        {"k": "5"},
+        {"k": 5.5},
+        {"user_id": 5},
+        {"history": [1, 2]},
+        {"filters": {"exclude_seen": "true"}},
+        {"filters": {"exclude_seen": 1}},
+    ):
+        answer = client.post("/v1/recommend", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["message"].startswith("body.")
+    assert client.post("/v1/recommend", json={"k": "5"}).json()["message"] == (
+        "body.k: Input should be a valid integer"
+    )
+    numbers = client.post("/v1/score", json={"pairs": [{"user_id": 1, "item_id": 2}]})
+    assert numbers.status_code == 422
+    assert client.post("/v1/admin/reload", json={"path": 1}).status_code == 422
+    assert len(client.post("/v1/recommend", json={"k": 5}).json()["items"]) == 5
+    # 5.0 is an integer to JSON Schema (and to a JavaScript client)
+    assert len(client.post("/v1/recommend", json={"k": 5.0}).json()["items"]) == 5
+    # a query string is text: ?k=3 is the number 3, ?k=true is not a number
+    item = client.post("/v1/recommend", json={"k": 1}).json()["items"][0]["item_id"]
+    assert len(client.get(f"/v1/items/{item}/similar", params={"k": "3"}).json()["items"]) == 3
+    assert client.get(f"/v1/items/{item}/similar", params={"k": "true"}).status_code == 422
+
+
+def test_path_ids_are_limited_and_long_ones_never_echoed(client: TestClient) -> None:
+    huge = "z" * 10_000
+    for url, name in (
+        (f"/v1/items/{huge}/similar", "item_id"),
+        (f"/v1/users/{huge}/history", "user_id"),
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 422, answer.text[:200]
+        assert answer.json()["message"] == f"path.{name}: String should have at most 256 characters"
+        assert "z" * 100 not in answer.text
+    longest = "y" * 256  # within the limit, unknown: a 404 that shows a shortened id
+    unknown = client.get(f"/v1/items/{longest}/similar")
+    assert unknown.status_code == 404 and "y" * 100 not in unknown.text
+    assert unknown.json()["message"].startswith("unknown item id 'yyyy")
+    assert client.get(f"/v1/users/{longest}/history").json()["message"] == "unknown user id"
+
+
+def test_user_ids_and_histories_need_the_users_scope(
+    client: TestClient, tiny_serving: TinyServing
+) -> None:
+    user = client.get("/v1/users", params={"limit": 1}).json()["users"][0]
+    recommend_only = {"X-API-Key": tiny_serving.keys["recommend"]}
+    for url in ("/v1/users", f"/v1/users/{user}/history"):
+        denied = client.get(url, headers=recommend_only)
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["message"] == "this API key lacks the 'users' scope"
+    # recommending for a known user still works with the recommend scope alone
+    answer = client.post("/v1/recommend", json={"user_id": user, "k": 2}, headers=recommend_only)
+    assert answer.status_code == 200 and answer.json()["known_user"] is True
+
+
+def test_docs_are_off_unless_asked_for(tiny_serving: TinyServing) -> None:
+    """Swagger UI and ReDoc load their scripts from a CDN (no page renders offline), so they
+    are off by default; the schema itself is always served."""
+    plain = ServeSettings(artifact=tiny_serving.fused, api_keys=tiny_serving.key_file)
+    with TestClient(create_app(plain)) as off:
+        for url in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert off.get(url).status_code == 404, url
+        assert off.get("/openapi.json").status_code == 200
+    with TestClient(create_app(plain.model_copy(update={"docs": True}))) as on:
+        assert on.get("/docs").status_code == 200 and on.get("/redoc").status_code == 200
+
+
+def test_metrics_need_a_key_when_the_setting_says_so(tiny_serving: TinyServing) -> None:
+    plain = ServeSettings(artifact=tiny_serving.fused, api_keys=tiny_serving.key_file)
+    with TestClient(create_app(plain)) as open_metrics:
+        assert open_metrics.get("/metrics").status_code == 200
+        schema = open_metrics.get("/openapi.json").json()
+        assert "security" not in schema["paths"]["/metrics"]["get"]
+    locked = plain.model_copy(update={"metrics_require_key": True})
+    with TestClient(create_app(locked)) as client:
+        assert client.get("/metrics").status_code == 401
+        recommend = client.get("/metrics", headers={"X-API-Key": tiny_serving.keys["recommend"]})
+        assert recommend.status_code == 403
+        assert recommend.json()["message"] == "this API key lacks the 'metrics' scope"
+        scraper = client.get("/metrics", headers={"X-API-Key": tiny_serving.keys["metrics"]})
+        assert scraper.status_code == 200 and "mtlrec_model_info" in scraper.text
+        schema = client.get("/openapi.json").json()
+        assert schema["paths"]["/metrics"]["get"]["security"] == [{"APIKeyHeader": []}]
+        assert client.get("/healthz").status_code == 200  # probes never need a key
+
+
+def test_serve_command_turns_docs_and_the_metrics_key_on(
+    tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from mtlrec.cli.main import app as cli
+
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    command = ["serve", str(tiny_serving.fused), "--api-keys", str(tiny_serving.key_file)]
+    for flags, docs, locked in (
+        ([], False, False),
+        (["--docs", "--metrics-require-key"], True, True),
+    ):
+        result = CliRunner().invoke(cli, [*command, *flags])
+        assert result.exit_code == 0, result.output
+        settings = served[-1].state.settings
+        assert (settings.docs, settings.metrics_require_key) == (docs, locked)
+        assert (served[-1].docs_url is not None) == docs

@@ -71,10 +71,25 @@ def serve_command(
     ] = 30.0,
     torch_threads: Annotated[int, typer.Option(min=1, help="Intra-op threads per worker.")] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    docs: Annotated[
+        bool,
+        typer.Option(
+            "--docs/--no-docs",
+            help="Serve Swagger UI (/docs) and ReDoc (/redoc); their scripts load from a CDN.",
+        ),
+    ] = False,
+    metrics_require_key: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-require-key/--metrics-open",
+            help="/metrics answers only a key with the 'metrics' scope.",
+        ),
+    ] = False,
 ) -> None:
     """Serve an artifact over HTTP: /v1/recommend, /v1/score, /v1/items/{id}/similar,
-    /healthz, /readyz, /metrics and the /ui page. SIGTERM / Ctrl-C stop accepting
-    connections and let the requests in flight finish (up to --graceful-timeout)."""
+    /v1/users, /v1/admin/reload, /healthz, /readyz, /metrics and the /ui page. SIGTERM /
+    Ctrl-C stop accepting connections and let the requests in flight finish (up to
+    --graceful-timeout)."""
     import uvicorn
 
     from mtlrec.export.checksums import ArtifactError
@@ -96,6 +111,8 @@ def serve_command(
             reload_root=reload_root.resolve() if reload_root else None,
             max_body_bytes=max_body_bytes,
             torch_threads=torch_threads,
+            docs=docs,
+            metrics_require_key=metrics_require_key,
         )
         if workers == 1:
             app = create_app(settings)
@@ -116,7 +133,12 @@ def add_key_command(
     name: Annotated[str, typer.Option(help="A name for the key (who or what uses it).")],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="recommend, score or admin; repeat for several."),
+        typer.Option(
+            "--scope",
+            help="recommend (recommendations, similar items), score (per-pair predictions), "
+            "users (user ids and histories), admin (reload), metrics (/metrics when the "
+            "service requires a key there); repeat for several.",
+        ),
     ],
 ) -> None:
     """Make a key: prints it once; the file keeps only its sha256 and scopes."""

@@ -6,6 +6,11 @@ the lifespan sets torch's thread count on start and marks the service not ready 
 shutdown (uvicorn then stops accepting connections and lets the requests in flight finish,
 up to its graceful timeout).
 
+``/openapi.json`` is always served; the Swagger UI (``/docs``) and ReDoc (``/redoc``) pages
+only with ``settings.docs``, since FastAPI's pages load their scripts from a CDN and do not
+render offline. ``/metrics`` needs a key with the ``metrics`` scope when
+``settings.metrics_require_key`` says so.
+
 Error answers share one shape (:class:`~mtlrec.serving.schemas.ErrorBody`): ``error`` (a
 code: ``unauthorized``, ``forbidden``, ``not_found``, ``payload_too_large``,
 ``validation_error``, ``conflict``, ``not_ready``, ...), ``message`` (a sentence) and, for
@@ -35,7 +40,7 @@ from mtlrec.serving.engine import ServingModel
 from mtlrec.serving.holder import ModelHolder
 from mtlrec.serving.metrics import ServiceMetrics
 from mtlrec.serving.middleware import ServiceMiddleware
-from mtlrec.serving.routes import router
+from mtlrec.serving.routes import auth_failure, metrics_router, router
 from mtlrec.serving.settings import ServeSettings
 
 LOG = logging.getLogger("mtlrec.serving")
@@ -78,6 +83,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    denied = auth_failure(request)  # FastAPI reads a body's JSON before auth runs
+    if denied is not None:
+        return await _http_error(request, denied)
     errors = [
         {k: v for k, v in error.items() if k in ("type", "loc", "msg")} for error in exc.errors()
     ]
@@ -134,12 +142,15 @@ def create_app(
         version=__version__,
         summary="Multi-task recommendations from an mtlrec artifact",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,  # Swagger UI and ReDoc load from a CDN
+        redoc_url="/redoc" if settings.docs else None,
     )
     app.state.settings = settings
     app.state.keys = keys
     app.state.holder = holder
     app.state.metrics = metrics
     app.include_router(router)
+    app.include_router(metrics_router(key_required=settings.metrics_require_key))
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)

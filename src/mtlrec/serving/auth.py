@@ -14,9 +14,11 @@ budget. :meth:`KeyStore.lookup` hashes the presented key once and compares it wi
 stored hash through :func:`hmac.compare_digest`, without stopping at a match, so the time
 taken does not tell which (or whether a) stored key shares a prefix.
 
-Scopes: ``recommend`` (recommendations, similar items, users and histories), ``score``
-(per-pair predictions), ``admin`` (reloading the artifact). The service answers 401 without
-a valid key and 403 for a valid key without the route's scope.
+Scopes: ``recommend`` (recommendations, similar items), ``score`` (per-pair predictions),
+``users`` (listing the artifact's user ids and reading a user's history: personal data, so a
+key gets it only when it asks for it), ``admin`` (reloading the artifact), ``metrics``
+(``/metrics``, when the service is told to require a key there). The service answers 401
+without a valid key and 403 for a valid key without the route's scope.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Scope = Literal["recommend", "score", "admin"]
-SCOPES: tuple[Scope, ...] = ("recommend", "score", "admin")
+Scope = Literal["recommend", "score", "users", "admin", "metrics"]
+SCOPES: tuple[Scope, ...] = ("recommend", "score", "users", "admin", "metrics")
 KEY_PREFIX = "mtk_"
 
 

@@ -1,5 +1,9 @@
 """The HTTP routes: ``/v1/...`` (API key with a scope), health, readiness and metrics.
 
+Scopes: ``recommend`` for ``POST /v1/recommend`` and similar items, ``score`` for
+``POST /v1/score``, ``users`` for the user list and histories, ``admin`` for reloads and
+``metrics`` for ``/metrics`` when the settings ask for a key there (:func:`metrics_router`).
+
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the event loop
 keeps accepting connections and answering ``/healthz`` while a model runs. Each request reads
 the served model once (:attr:`ModelHolder.current`) and uses it to the end (hot reload).
@@ -7,10 +11,12 @@ the served model once (:attr:`ModelHolder.current`) and uses it to the end (hot 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
@@ -21,6 +27,7 @@ from mtlrec.serving.holder import ModelHolder, NotReadyError
 from mtlrec.serving.metrics import CONTENT_TYPE, ServiceMetrics
 from mtlrec.serving.middleware import USER_STATE, mask_user_id
 from mtlrec.serving.schemas import (
+    MAX_ID_LENGTH,
     ErrorBody,
     Health,
     HistoryResponse,
@@ -65,12 +72,17 @@ BODY_ERRORS = (400, *API_ERRORS)
 
 
 # ----------------------------------------------------------------------------- dependencies
-def require(scope: Scope) -> Any:
-    """A dependency that admits a request whose API key has ``scope`` (401 / 403)."""
+class ScopeCheck:
+    """The dependency that admits a request whose API key has :attr:`scope` (401 / 403).
 
-    async def check(  # no I/O: runs on the event loop, not in the thread pool
-        request: Request, key: Annotated[str | None, Security(api_key)] = None
-    ) -> KeyRecord:
+    A route declares it in ``dependencies``; :func:`auth_failure` finds it there again for
+    errors FastAPI raises before any dependency runs (a body that is not JSON)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def verify(self, request: Request, key: str | None) -> KeyRecord:
+        """The key's record, or the 401 / 403 the request gets."""
         keys: KeyStore = request.app.state.keys
         record = keys.lookup(key)
         if record is None:
@@ -79,11 +91,34 @@ def require(scope: Scope) -> Any:
                 f"missing {API_KEY_HEADER} header" if not key else "invalid API key",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
-        if scope not in record.scopes:
-            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        if self.scope not in record.scopes:
+            raise HTTPException(403, f"this API key lacks the {self.scope!r} scope")
         return record
 
-    return check
+    async def __call__(  # no I/O: runs on the event loop, not in the thread pool
+        self, request: Request, key: Annotated[str | None, Security(api_key)] = None
+    ) -> KeyRecord:
+        return self.verify(request, key)
+
+
+def require(scope: Scope) -> ScopeCheck:
+    """A dependency that admits a request whose API key has ``scope`` (401 / 403)."""
+    return ScopeCheck(scope)
+
+
+def auth_failure(request: Request) -> HTTPException | None:
+    """The 401 / 403 that the auth of the request's route gives it, or None (admitted, or
+    a route without a scope). For errors raised before dependencies run, so that a caller
+    without the right key learns nothing from them."""
+    route = request.scope.get("route")
+    for dependency in getattr(route, "dependencies", ()):
+        check = getattr(dependency, "dependency", None)
+        if isinstance(check, ScopeCheck):
+            try:
+                check.verify(request, request.headers.get(API_KEY_HEADER))
+            except HTTPException as error:
+                return error
+    return None
 
 
 async def single_query_values(request: Request) -> None:
@@ -113,7 +148,21 @@ def _mask(request: Request, user_id: str | None) -> None:
         setattr(request.state, USER_STATE, mask_user_id(user_id, _settings(request).log_salt))
 
 
+def shortened(text: str, limit: int = 60) -> str:
+    """``text`` quoted as :func:`repr` does, cut to ``limit`` characters with an ellipsis
+    (what a message may echo of a request's input)."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")
+
+
+def without_root(message: str, root: Path) -> str:
+    """``message`` with ``root``'s absolute path taken out: paths under it relative to it,
+    ``root`` itself as ``.`` (error answers never show the server's file system)."""
+    return message.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+
+
 Model = Annotated[ServingModel, Depends(served)]
+PathId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
+"""A user or item id in the URL path, as long as a body's ids may be (longer: a 422)."""
 router = APIRouter()
 
 
@@ -163,12 +212,14 @@ def score(body: ScoreRequest, model: Model) -> ScoreResponse:
     tags=["recommend"],
     dependencies=[Depends(require("recommend")), Depends(single_query_values)],
 )
-def similar(item_id: str, query: Annotated[SimilarQuery, Query()], model: Model) -> SimilarResponse:
+def similar(
+    item_id: PathId, query: Annotated[SimilarQuery, Query()], model: Model
+) -> SimilarResponse:
     """Items most similar to one item (LM embeddings, else co-occurrence)."""
     try:
         return model.similar(item_id, query.k)
     except KeyError:
-        raise HTTPException(404, f"unknown item id {item_id!r}") from None
+        raise HTTPException(404, f"unknown item id {shortened(item_id)}") from None
 
 
 @router.get(
@@ -176,10 +227,10 @@ def similar(item_id: str, query: Annotated[SimilarQuery, Query()], model: Model)
     response_model=UsersResponse,
     responses=_errors(*API_ERRORS, 503),
     tags=["users"],
-    dependencies=[Depends(require("recommend")), Depends(single_query_values)],
+    dependencies=[Depends(require("users")), Depends(single_query_values)],
 )
 def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
-    """A page of the artifact's user ids (for pickers such as /ui)."""
+    """A page of the artifact's user ids (for pickers such as /ui; the ``users`` scope)."""
     return model.users(query.offset, query.limit, query.prefix)
 
 
@@ -188,10 +239,10 @@ def users(query: Annotated[UsersQuery, Query()], model: Model) -> UsersResponse:
     response_model=HistoryResponse,
     responses=_errors(*API_ERRORS, 404, 503),
     tags=["users"],
-    dependencies=[Depends(require("recommend"))],
+    dependencies=[Depends(require("users"))],
 )
-def history(user_id: str, request: Request, model: Model) -> HistoryResponse:
-    """The items a known user interacted with."""
+def history(user_id: PathId, request: Request, model: Model) -> HistoryResponse:
+    """The items a known user interacted with (the ``users`` scope)."""
     _mask(request, user_id)
     try:
         return model.history(user_id)
@@ -209,25 +260,39 @@ def history(user_id: str, request: Request, model: Model) -> HistoryResponse:
 def reload(body: ReloadRequest, request: Request) -> ReloadResponse:
     """Load another artifact (inside the reload root) and serve it from now on; requests
     in flight finish with the model they started with. A path outside the reload root is a
-    403, a missing one a 404, one that does not load (not an artifact, damaged) a 409; the
-    current model stays in all three cases."""
+    403, a missing one (or one no file system can hold: a name over 255 bytes) a 404, one
+    that does not load (not an artifact, damaged) a 409; the current model stays in all
+    these cases. Messages name paths relative to the reload root, never the server's own."""
     settings = _settings(request)
     holder: ModelHolder = request.app.state.holder
     metrics: ServiceMetrics = request.app.state.metrics
     root = settings.reload_folder
+
+    def refuse(status: int, message: str) -> HTTPException:
+        metrics.reloads.labels("failed").inc()
+        return HTTPException(status, f"path: {message}")
+
     path = Path(body.path)
-    target = (path if path.is_absolute() else root / path).resolve()
-    if not target.is_relative_to(root):
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(403, f"path: reloads may only read inside the reload root {root}")
-    if not target.exists():
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(404, f"path: nothing at {target}")
+    try:
+        target = (path if path.is_absolute() else root / path).resolve()
+        inside = target.is_relative_to(root)
+        found = inside and target.exists()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte, ...
+        reason = os.strerror(error.errno) if isinstance(error, OSError) and error.errno else ""
+        why = f" ({reason})" if reason else ""
+        raise refuse(404, f"no artifact at {shortened(body.path)}{why}") from None
+    if not inside:
+        raise refuse(
+            403, "reloads may only read inside the reload root (mtlrec serve --reload-root)"
+        )
+    shown = shortened(target.relative_to(root).as_posix())
+    if not found:
+        raise refuse(404, f"nothing at {shown}")
     try:
         reloaded = holder.load(target)
     except (OSError, ValueError) as error:  # ArtifactError is a ValueError
-        metrics.reloads.labels("failed").inc()
-        raise HTTPException(409, f"path: cannot serve {target}: {error}") from None
+        reason = without_root(str(error).removeprefix(f"{target}: "), root)
+        raise refuse(409, f"cannot serve {shown}: {reason}") from None
     assert reloaded is not None
     metrics.reloads.labels("ok").inc()
     metrics.set_model(reloaded.current)
@@ -264,13 +329,24 @@ def readyz(request: Request) -> Any:
     return Ready(status="ready", model_version=model.version, model_name=model.name)
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
-    tags=["operations"],
-)
-def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
-    collected: ServiceMetrics = request.app.state.metrics
-    return Response(collected.render(), media_type=CONTENT_TYPE)
+def metrics_router(*, key_required: bool) -> APIRouter:
+    """The router of ``GET /metrics``: open, or (``key_required``) for a key with the
+    ``metrics`` scope, which the OpenAPI schema then states."""
+    metrics_routes = APIRouter()
+
+    @metrics_routes.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}},
+            **(_errors(401, 403) if key_required else {}),
+        },
+        tags=["operations"],
+        dependencies=[Depends(require("metrics"))] if key_required else [],
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (text exposition format)."""
+        collected: ServiceMetrics = request.app.state.metrics
+        return Response(collected.render(), media_type=CONTENT_TYPE)
+
+    return metrics_routes

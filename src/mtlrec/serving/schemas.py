@@ -9,13 +9,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 MAX_K = 100
 """The longest list a request may ask for (``k``, recommendations and similar items)."""
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MAX_ID_LENGTH = 256
+"""The longest user or item id a request may hold (body, query or path)."""
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 """A user or item id as the dataset spells it."""
+
+
+def _integral(value: object) -> object:
+    """An integral float (``10.0``, which JSON Schema counts as an integer) as that int;
+    anything else as it is, for the strict check that follows (``true``, ``"5"``, ``2.5``
+    stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer as JSON Schema defines one: ``5`` or ``5.0``, never ``true`` or ``"5"``."""
 
 Strategy = Literal["fused", "model", "cold_history", "popularity"]
 """How a list was made: the fused cascade, the multi-task model alone (the sequential model
@@ -24,11 +46,22 @@ embeddings), or popularity."""
 
 
 class Strict(BaseModel):
+    """A model with fixed fields: an unknown one is an error (responses, query strings)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
+class StrictRequest(BaseModel):
+    """A request body: unknown fields are a 422 and JSON values are taken as they are typed,
+    never coerced (``"k": true`` or ``"k": "5"`` is a 422, not 1 or 5; ``"exclude_seen":
+    "true"`` is not a boolean). Query models stay :class:`Strict` only: a query string is
+    text, so ``?k=5`` must read as the number 5."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 # ----------------------------------------------------------------------------- recommend
-class Filters(Strict):
+class Filters(StrictRequest):
     """Which items may be recommended.
 
     ``exclude_seen``: leave out what the user interacted with (a known user's interactions
@@ -46,13 +79,13 @@ class Filters(Strict):
     )
 
 
-class RecommendRequest(Strict):
+class RecommendRequest(StrictRequest):
     """A user id (a user of the artifact), or an ad-hoc ``history`` of item ids for a user
     the artifact does not know (cold start); neither gives the popular items."""
 
     user_id: Id | None = None
     history: list[Id] = Field(default_factory=list, max_length=500)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K)
     filters: Filters = Field(default_factory=Filters)
 
 
@@ -84,12 +117,12 @@ class RecommendResponse(Strict):
 
 
 # ----------------------------------------------------------------------------- score
-class Pair(Strict):
+class Pair(StrictRequest):
     user_id: Id
     item_id: Id
 
 
-class ScoreRequest(Strict):
+class ScoreRequest(StrictRequest):
     pairs: list[Pair] = Field(min_length=1, max_length=1000)
 
 
@@ -147,10 +180,27 @@ class HistoryResponse(Strict):
 
 
 # ----------------------------------------------------------------------------- operations
-class ReloadRequest(Strict):
-    """A bundle folder inside the service's reload root (see ``mtlrec serve --reload-root``)."""
+def _without_nul(path: str) -> str:
+    """``path`` itself; a NUL byte (which no file system path can hold) is a 422."""
+    if "\x00" in path:
+        raise PydanticCustomError("nul_byte", "a path cannot hold a NUL byte")
+    return path
 
-    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+ReloadPath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    AfterValidator(_without_nul),
+    Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+"""A path as a reload request gives it: 1 to 4096 characters, no NUL byte."""
+
+
+class ReloadRequest(StrictRequest):
+    """A bundle folder inside the service's reload root (see ``mtlrec serve --reload-root``),
+    relative to it or absolute."""
+
+    path: ReloadPath
 
 
 class ReloadResponse(Strict):

@@ -24,7 +24,12 @@ class ServeSettings(BaseModel):
     catalogues up to this size are scored whole by the multi-task heads (larger ones only
     on FAISS / popularity candidates, ``candidates`` of each); ``log_salt``: the key of the
     HMAC that masks user ids in logs (random per process unless given, so masks correlate
-    within one process's logs only); ``torch_threads``: intra-op threads per process.
+    within one process's logs only); ``torch_threads``: intra-op threads per process;
+    ``docs``: serve Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (off by default: both
+    pages load their scripts from a CDN, so they need the browser to reach the internet;
+    ``/openapi.json`` is served either way); ``metrics_require_key``: ``/metrics`` answers
+    only a key with the ``metrics`` scope (off by default: Prometheus scrapes it as it does
+    ``/healthz``; the metrics hold route templates and counts, never ids).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,6 +42,8 @@ class ServeSettings(BaseModel):
     candidates: int = Field(default=500, ge=1)
     log_salt: str = Field(default_factory=lambda: secrets.token_hex(16), repr=False)
     torch_threads: int = Field(default=1, ge=1)
+    docs: bool = False
+    metrics_require_key: bool = False
 
     @property
     def reload_folder(self) -> Path:
