@@ -1,22 +1,37 @@
-"""Latency of ``mtlrec serve`` under a fixed request rate: POST /v1/recommend, k=10.
+"""Latency of ``mtlrec serve`` under fixed request rates: POST /v1/recommend, k=10.
 
-Starts the service (``mtlrec serve ARTIFACT``, one worker, its own process) on 127.0.0.1,
-then an open-loop async client (httpx) sends requests at fixed times, ``--rate`` per second
-for ``--duration`` seconds after ``--warmup`` seconds that are not recorded: request ``i``
-is due at ``t0 + i / rate`` whatever the earlier ones are doing, and its latency counts from
-that due time (so a stalled server or client cannot hide queueing: no coordinated
-omission). Users: random known users of the artifact, a ``--cold-share`` of unknown users
-with an ad-hoc history of 1-5 known items, an ``--anonymous-share`` with neither.
+Starts the service (``mtlrec serve ARTIFACT --workers W``, its own process) on 127.0.0.1,
+then an open-loop async client (httpx, :func:`serve_bench.drive`) sends requests at fixed
+times, ``--rate`` per second for ``--duration`` seconds after ``--warmup`` seconds that are
+not recorded: request ``i`` is due at ``t0 + i / rate`` whatever the earlier ones are doing,
+and its latency counts from that due time (so a stalled server or client cannot hide
+queueing: no coordinated omission). Users: random known users of the artifact, a
+``--cold-share`` of unknown users with an ad-hoc history of 1-5 known items, an
+``--anonymous-share`` with neither.
 
-Reports p50 / p95 / p99 / max latency, the error rate (non-200 answers and transport
-errors), the achieved rate, the server's CPU seconds and the load average of the machine
-before and after (it may be shared with other benchmarks), to ``--out`` (``.json`` and
-``.md``). The artifact: Amazon Musical Instruments, trained, fused and exported::
+Each point reports p50 / p95 / p99 / max latency, the error rate (non-200 answers and
+transport errors), the achieved rate (requests over the time from the first due time to the
+last answer, at least the scheduled span), the server's CPU seconds (the supervisor and its
+workers), the client's own CPU seconds (it shares the machine's cores) and the load average
+of the machine before and after (it may be shared with other benchmarks).
+
+- One rate and one worker count (``--rate 50``): ``--out`` defaults to
+  ``benchmarks/results/serve_load`` (``.json`` and ``.md``).
+- A sweep (``--rate 50 100 200 400 --workers 1 2``): one server per worker count, the
+  rates in increasing order on it, each point written to
+  ``benchmarks/results/serve_load_sweep.json`` as soon as it is measured (``--resume``
+  skips the points already there for the same settings); the ``.md`` gives the table, the
+  knee per worker count (:func:`serve_bench.find_knee`: the last rate holding p99 <
+  ``--goal-p99-ms`` with 0 errors and >= 95 % of the offered rate achieved) and whether
+  ``--goal-rate`` (200 requests/s) holds.
+
+The artifact: Amazon Musical Instruments, trained, fused and exported (``make bench-serve``)::
 
     mtlrec train --config configs/amazon-musical-instruments.yaml --out runs/mi-serve
     mtlrec fuse --run runs/mi-serve --config configs/fusion/amazon-musical-instruments.yaml
     mtlrec export runs/mi-serve --out runs/mi-serve-artifacts --name amazon-mi-fused
     python benchmarks/serve_load.py --rate 50 --duration 60
+    python benchmarks/serve_load.py --rate 50 100 200 400 --workers 1 2 --duration 60 --resume
 """
 
 from __future__ import annotations
@@ -25,241 +40,247 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import random
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+from serve_bench import (
+    GOAL_P99_MS,
+    MB,
+    ROOT,
+    Service,
+    achieved_rate,
+    catalogue,
+    check_artifact,
+    cpu_seconds,
+    default_artifact,
+    drive,
+    find_knee,
+    machine,
+    percentiles,
+    point_failures,
+    request_bodies,
+    rss_bytes,
+    serve,
+    server_count,
+)
 
-from mtlrec.serving.auth import add_key
-
-ROOT = Path(__file__).resolve().parents[1]
-GOAL_P99_MS = 50.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _default_artifact() -> Path | None:
-    bundles = sorted((ROOT / "runs" / "mi-serve-artifacts").glob("*/manifest.json"))
-    return bundles[-1].parent if bundles else None
-
-
-def _bodies(users: list[str], items: list[str], n: int, args: argparse.Namespace) -> list[dict]:
-    """``n`` request bodies: known users, cold users with a history, anonymous."""
-    rng = random.Random(args.seed)
-    out: list[dict[str, Any]] = []
-    for i in range(n):
-        draw = rng.random()
-        if draw < args.cold_share:
-            history = rng.sample(items, rng.randint(1, 5))
-            out.append({"user_id": f"new-user-{i}", "history": history, "k": args.k})
-        elif draw < args.cold_share + args.anonymous_share:
-            out.append({"k": args.k})
-        else:
-            out.append({"user_id": rng.choice(users), "k": args.k})
-    return out
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-async def _drive(
-    client: httpx.AsyncClient, bodies: list[dict], rate: float
-) -> list[dict[str, Any]]:
-    """Send ``bodies[i]`` at ``start + i / rate`` (open loop); latency from the due time."""
-    loop = asyncio.get_running_loop()
-    start = loop.time() + 0.2
-    results: list[dict[str, Any]] = [{} for _ in bodies]
-
-    async def one(i: int, body: dict) -> None:
-        due = start + i / rate
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        sent = loop.time()
-        record: dict[str, Any] = {"lag_ms": (sent - due) * 1000}
-        try:
-            response = await client.post("/v1/recommend", json=body)
-            record["status"] = response.status_code
-            if response.status_code == 200:
-                record["strategy"] = response.json()["strategy"]
-        except httpx.HTTPError as error:
-            record["status"] = 0
-            record["error"] = repr(error)
-        done = loop.time()
-        record["latency_ms"] = (done - due) * 1000
-        record["service_ms"] = (done - sent) * 1000
-        results[i] = record
-
-    await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
-    return results
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    array = np.asarray(values)
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """What makes two measurements comparable (``--resume`` keeps points only on a match)."""
     return {
-        "p50_ms": round(float(np.percentile(array, 50)), 2),
-        "p95_ms": round(float(np.percentile(array, 95)), 2),
-        "p99_ms": round(float(np.percentile(array, 99)), 2),
-        "max_ms": round(float(array.max()), 2),
-        "mean_ms": round(float(array.mean()), 2),
+        "artifact": str(args.artifact),
+        "endpoint": "POST /v1/recommend",
+        "k": args.k,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "mix": {"cold_share": args.cold_share, "anonymous_share": args.anonymous_share},
+        "timeout_s": args.timeout,
+        "seed": args.seed,
     }
 
 
-async def _run(args: argparse.Namespace, url: str, key: str) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    headers = {"X-API-Key": key}
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, limits=limits, timeout=args.timeout
-    ) as client:
-        users: list[str] = []
-        while True:
-            page = await client.get("/v1/users", params={"offset": len(users), "limit": 1000})
-            got = page.json()["users"]
-            users += got
-            if not got:
-                break
-        items = sorted(
-            {
-                i
-                for u in users[:200]
-                for i in (await client.get(f"/v1/users/{u}/history")).json()["items"]
+def _bodies(args: argparse.Namespace, users: list[str], items: list[str], n: int) -> Any:
+    return request_bodies(
+        users,
+        items,
+        n,
+        k=args.k,
+        cold_share=args.cold_share,
+        anonymous_share=args.anonymous_share,
+        seed=args.seed,
+    )
+
+
+async def _metrics_count(client: httpx.AsyncClient) -> float:
+    return server_count((await client.get("/metrics")).text)
+
+
+async def _point(
+    client: httpx.AsyncClient,
+    service: Service,
+    args: argparse.Namespace,
+    workers: int,
+    rate: float,
+    users: list[str],
+    items: list[str],
+) -> dict[str, Any]:
+    """Warm up at ``rate``, then measure ``--duration`` seconds of it: one point."""
+    load_before = os.getloadavg()
+    await drive(client, _bodies(args, users, items, int(args.warmup * rate)), rate)
+    counted_before = await _metrics_count(client) if workers == 1 else None
+    cpu_before, client_before = cpu_seconds(service.pid), time.process_time()
+    results = await drive(client, _bodies(args, users, items, int(args.duration * rate)), rate)
+    cpu_used = cpu_seconds(service.pid) - cpu_before
+    client_used = time.process_time() - client_before
+    # /metrics is one process's: with several workers it counts only the one answering
+    counted = await _metrics_count(client) - counted_before if counted_before is not None else None
+    load_after = os.getloadavg()
+
+    errors = [r for r in results if r.get("status") != 200]
+    strategies = sorted({r["strategy"] for r in results if "strategy" in r})
+    latency = percentiles([r["latency_ms"] for r in results])
+    return {
+        "workers": workers,
+        "rate_per_s": rate,
+        "requests": len(results),
+        "achieved_rate_per_s": round(achieved_rate(results, rate), 2),
+        "errors": len(errors),
+        "error_rate": round(len(errors) / max(len(results), 1), 6),
+        "error_examples": [r.get("error") or r.get("status") for r in errors[:5]],
+        "latency_from_due_time": latency,
+        "latency_from_send": percentiles([r["service_ms"] for r in results]),
+        "client_send_lag": percentiles([r["lag_ms"] for r in results]),
+        "by_strategy": {
+            s: {
+                "requests": sum(r.get("strategy") == s for r in results),
+                **percentiles([r["latency_ms"] for r in results if r.get("strategy") == s]),
             }
-        )
-        warm = _bodies(users, items, int(args.warmup * args.rate), args)
-        await _drive(client, warm, args.rate)
-        bodies = _bodies(users, items, int(args.duration * args.rate), args)
-        wall = time.perf_counter()
-        results = await _drive(client, bodies, args.rate)
-        wall = time.perf_counter() - wall
-        metrics = (await client.get("/metrics")).text
-    return {"results": results, "wall_s": wall, "metrics": metrics, "n_users": len(users)}
+            for s in strategies
+        },
+        "server_cpu_s": round(cpu_used, 2),
+        "server_cpu_ms_per_request": round(1000 * cpu_used / max(len(results), 1), 2),
+        "server_rss_mb": round(rss_bytes(service.pid) / MB, 1),
+        "server_start_s": service.start_s,
+        "client_cpu_s": round(client_used, 2),
+        "server_counted_ok": counted,
+        "users_in_artifact": len(users),
+        "machine": machine(load_before, load_after),
+    }
 
 
-def _server_count(metrics: str) -> float:
-    for line in metrics.splitlines():
-        wanted = 'route="/v1/recommend"' in line and 'status="200"' in line
-        if line.startswith("mtlrec_http_requests_total{") and wanted:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+async def _one_server(
+    args: argparse.Namespace, service: Service, workers: int, rates: list[float], save: Any
+) -> None:
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    headers = {"X-API-Key": service.keys["bench"]}
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=headers, limits=limits, timeout=args.timeout
+    ) as client:
+        users, items = await catalogue(client)
+        for i, rate in enumerate(rates):
+            if i:
+                await asyncio.sleep(args.pause)  # let the previous rate's backlog settle
+            point = await _point(client, service, args, workers, rate, users, items)
+            save(point)
+            print(json.dumps(_brief(point)), flush=True)
+
+
+def _brief(point: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "workers": point["workers"],
+        "rate_per_s": point["rate_per_s"],
+        "p99_ms": point["latency_from_due_time"].get("p99_ms"),
+        "errors": point["errors"],
+        "achieved_rate_per_s": point["achieved_rate_per_s"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifact", type=Path, default=_default_artifact())
-    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
-    parser.add_argument("--duration", type=float, default=60.0, help="recorded seconds")
+    parser.add_argument("--artifact", type=Path, default=default_artifact())
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        default=[50.0],
+        help="requests per second (several: a sweep)",
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="uvicorn workers (several: a sweep)"
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="recorded seconds a point")
     parser.add_argument("--warmup", type=float, default=5.0, help="unrecorded seconds first")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between sweep points")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--cold-share", type=float, default=0.1)
     parser.add_argument("--anonymous-share", type=float, default=0.05)
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load")
+    parser.add_argument("--goal-p99-ms", type=float, default=GOAL_P99_MS)
+    parser.add_argument("--goal-rate", type=float, default=200.0, help="the sweep's goal rate")
+    parser.add_argument("--resume", action="store_true", help="keep a sweep's measured points")
+    parser.add_argument("--out", type=Path, default=None, help="path without suffix")
     args = parser.parse_args()
-    if args.artifact is None or not (args.artifact / "manifest.json").is_file():
-        parser.error("no artifact: give --artifact (see the commands in this script's docstring)")
+    args.artifact = check_artifact(parser, args.artifact)
+    if min(args.rate) <= 0 or min(args.workers) < 1:
+        parser.error("rates must be positive and workers at least 1")
+    rates = sorted(set(args.rate))
+    worker_counts = sorted(set(args.workers))
+    sweep = len(rates) > 1 or len(worker_counts) > 1
+    out = args.out or RESULTS / ("serve_load_sweep" if sweep else "serve_load")
+    command = "python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
+    if not sweep:
+        points: list[dict[str, Any]] = []
+        keys = {"bench": ["recommend", "users"]}
+        with serve(args.artifact, keys=keys, workers=worker_counts[0]) as service:
+            asyncio.run(_one_server(args, service, worker_counts[0], rates, points.append))
+        _write(out, _single_payload(args, command, points[0]), _markdown)
+        return
 
-    port = _free_port()
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
-        key = add_key(Path(tmp) / "keys.json", "bench", ["recommend", "users"])
-        command = [
-            sys.executable,
-            "-m",
-            "mtlrec.cli.main",
-            "serve",
-            str(args.artifact),
-            "--port",
-            str(port),
-            "--api-keys",
-            str(Path(tmp) / "keys.json"),
-            "--log-level",
-            "warning",
-        ]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        server = subprocess.Popen(command, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the service did not start")
-                time.sleep(0.2)
-            cpu_before = _cpu_seconds(server.pid)
-            run = asyncio.run(_run(args, url, key))
-            cpu_used = _cpu_seconds(server.pid) - cpu_before
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-    load_after = os.getloadavg()
+    config = _config(args)
+    done = _resumed(out, config) if args.resume else {}
+    state = {"points": list(done.values())}
 
-    results = run["results"]
-    errors = [r for r in results if r.get("status") != 200]
-    strategies = sorted({r["strategy"] for r in results if "strategy" in r})
-    latency = _percentiles([r["latency_ms"] for r in results])
-    payload = {
+    def save(point: dict[str, Any]) -> None:
+        state["points"].append(point)
+        payload = _sweep_payload(args, command, config, rates, worker_counts, state["points"])
+        _write(out, payload, _sweep_markdown)
+
+    for workers in worker_counts:
+        todo = [r for r in rates if (workers, r) not in done]
+        if not todo:
+            continue
+        with serve(args.artifact, keys={"bench": ["recommend", "users"]}, workers=workers) as s:
+            asyncio.run(_one_server(args, s, workers, todo, save))
+    payload = _sweep_payload(args, command, config, rates, worker_counts, state["points"])
+    _write(out, payload, _sweep_markdown)
+    print(json.dumps({"knees": payload["knees"], "goal": payload["goal"]}))
+
+
+def _write(out: Path, payload: dict[str, Any], markdown: Any) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in (
+        (".json", json.dumps(payload, indent=2) + "\n"),
+        (".md", markdown(payload)),
+    ):
+        target = out.with_suffix(suffix)
+        partial = target.with_suffix(suffix + ".tmp")
+        partial.write_text(text)
+        partial.replace(target)  # a killed run never leaves half a file
+
+
+def _resumed(out: Path, config: dict[str, Any]) -> dict[tuple[int, float], dict[str, Any]]:
+    """The points of an earlier sweep at ``out`` measured with the same ``config``."""
+    path = out.with_suffix(".json")
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    if earlier.get("config") != config:
+        print(f"--resume: {path} was measured with other settings; measuring again")
+        return {}
+    return {(p["workers"], p["rate_per_s"]): p for p in earlier.get("points", [])}
+
+
+# ----------------------------------------------------------------------------- one point
+def _single_payload(
+    args: argparse.Namespace, command: str, point: dict[str, Any]
+) -> dict[str, Any]:
+    latency = point["latency_from_due_time"]
+    return {
         "benchmark": "serve_load",
-        "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
-        "artifact": str(args.artifact),
-        "endpoint": "POST /v1/recommend",
-        "k": args.k,
-        "rate_per_s": args.rate,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "requests": len(results),
-        "achieved_rate_per_s": round(len(results) / run["wall_s"], 2),
-        "errors": len(errors),
-        "error_rate": round(len(errors) / max(len(results), 1), 6),
-        "error_examples": [r.get("error") or r.get("status") for r in errors[:5]],
-        "latency_from_due_time": latency,
-        "latency_from_send": _percentiles([r["service_ms"] for r in results]),
-        "client_send_lag": _percentiles([r["lag_ms"] for r in results]),
-        "by_strategy": {
-            s: {
-                "requests": sum(r.get("strategy") == s for r in results),
-                **_percentiles([r["latency_ms"] for r in results if r.get("strategy") == s]),
-            }
-            for s in strategies
-        },
-        "server_cpu_s": round(cpu_used, 2),
-        "server_cpu_ms_per_request": round(1000 * cpu_used / max(len(results) * 1.0, 1.0), 2),
-        "server_counted_ok": _server_count(run["metrics"]),
-        "mix": {"cold_share": args.cold_share, "anonymous_share": args.anonymous_share},
-        "users_in_artifact": run["n_users"],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_before": [round(x, 2) for x in load_before],
-            "load_avg_after": [round(x, 2) for x in load_after],
-            "note": "shared machine: other benchmarks may run at the same time (load average)",
-        },
-        "goal": f"p99 < {GOAL_P99_MS:.0f} ms at {args.rate:g} requests/s with zero errors",
-        "met": bool(latency.get("p99_ms", float("inf")) < GOAL_P99_MS and not errors),
+        "command": command,
+        **{k: v for k, v in _config(args).items() if k not in ("mix",)},
+        **point,
+        "mix": _config(args)["mix"],
+        "goal": f"p99 < {args.goal_p99_ms:g} ms at {point['rate_per_s']:g} requests/s with "
+        "zero errors",
+        "met": bool(latency.get("p99_ms", float("inf")) < args.goal_p99_ms and not point["errors"]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(_markdown(payload))
-    print(json.dumps({k: payload[k] for k in ("latency_from_due_time", "error_rate", "met")}))
 
 
 def _markdown(p: dict[str, Any]) -> str:
@@ -275,7 +296,7 @@ def _markdown(p: dict[str, Any]) -> str:
             f"| {name} | {s['requests']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
             f"| {s['max_ms']} |"
         )
-    machine = p["machine"]
+    machine_info = p["machine"]
     sent = p["latency_from_send"]
     return "\n".join(
         [
@@ -283,8 +304,8 @@ def _markdown(p: dict[str, Any]) -> str:
             "",
             f"`{p['command']}`",
             "",
-            f"Artifact `{Path(p['artifact']).name}`, k={p['k']}, open loop at "
-            f"{p['rate_per_s']:g} requests/s for {p['duration_s']:g} s (after "
+            f"Artifact `{Path(p['artifact']).name}`, k={p['k']}, {p['workers']} worker(s), open "
+            f"loop at {p['rate_per_s']:g} requests/s for {p['duration_s']:g} s (after "
             f"{p['warmup_s']:g} s of warm-up), achieved {p['achieved_rate_per_s']} requests/s; "
             f"{p['mix']['cold_share']:.0%} cold-start users with an ad-hoc history, "
             f"{p['mix']['anonymous_share']:.0%} anonymous, the rest known users.",
@@ -294,11 +315,128 @@ def _markdown(p: dict[str, Any]) -> str:
             f"Latency counts from each request's due time (open loop). From the actual send: "
             f"p50 {sent['p50_ms']} ms, p99 {sent['p99_ms']} ms.",
             f"Errors: {p['errors']} of {p['requests']} (rate {p['error_rate']}). Server CPU: "
-            f"{p['server_cpu_s']} s, {p['server_cpu_ms_per_request']} ms per request.",
-            f"Machine: {machine['cpus']} CPUs, load average before "
-            f"{machine['load_avg_before']}, after {machine['load_avg_after']} ({machine['note']}).",
+            f"{p['server_cpu_s']} s, {p['server_cpu_ms_per_request']} ms per request; client "
+            f"CPU {p['client_cpu_s']} s.",
+            f"Machine: {machine_info['cpus']} CPUs, load average before "
+            f"{machine_info['load_avg_before']}, after {machine_info['load_avg_after']} "
+            f"({machine_info['note']}).",
             "",
             f"Goal: {p['goal']}: **{'met' if p['met'] else 'missed'}**.",
+            "",
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------- the sweep
+def _sweep_payload(
+    args: argparse.Namespace,
+    command: str,
+    config: dict[str, Any],
+    rates: list[float],
+    worker_counts: list[int],
+    points: list[dict[str, Any]],
+) -> dict[str, Any]:
+    points = sorted(points, key=lambda p: (p["workers"], p["rate_per_s"]))
+    for point in points:
+        point["misses"] = point_failures(point, goal_p99_ms=args.goal_p99_ms)
+    measured = {(p["workers"], p["rate_per_s"]) for p in points}
+    missing = [
+        {"workers": w, "rate_per_s": r}
+        for w in worker_counts
+        for r in rates
+        if (w, r) not in measured
+    ]
+    knees = {
+        str(w): find_knee([p for p in points if p["workers"] == w], goal_p99_ms=args.goal_p99_ms)
+        for w in worker_counts
+        if any(p["workers"] == w for p in points)
+    }
+    at_goal = [p for p in points if p["rate_per_s"] == args.goal_rate]
+    return {
+        "benchmark": "serve_load_sweep",
+        "command": command,
+        "config": config,
+        "rates_per_s": rates,
+        "workers": worker_counts,
+        "complete": not missing,
+        "missing": missing,
+        "points": points,
+        "knees": knees,
+        "goal": {
+            "statement": f"{args.goal_rate:g} requests/s at p99 < {args.goal_p99_ms:g} ms with "
+            f"0 errors, POST /v1/recommend k={args.k}",
+            "measured": bool(at_goal),
+            "met_with_workers": [p["workers"] for p in at_goal if not p["misses"]],
+            "met": any(not p["misses"] for p in at_goal) if at_goal else None,
+        },
+    }
+
+
+def _sweep_markdown(s: dict[str, Any]) -> str:
+    config = s["config"]
+    rows = [
+        "| workers | offered /s | achieved /s | p50 ms | p95 ms | p99 ms | max ms | errors "
+        "| send lag p99 ms | server CPU ms/req | client CPU s | load avg before | holds |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
+        "| --- |",
+    ]
+    for p in s["points"]:
+        lat = p["latency_from_due_time"]
+        rows.append(
+            f"| {p['workers']} | {p['rate_per_s']:g} | {p['achieved_rate_per_s']} "
+            f"| {lat.get('p50_ms')} | {lat.get('p95_ms')} | {lat.get('p99_ms')} "
+            f"| {lat.get('max_ms')} | {p['errors']} | {p['client_send_lag'].get('p99_ms')} "
+            f"| {p['server_cpu_ms_per_request']} | {p['client_cpu_s']} "
+            f"| {p['machine']['load_avg_before'][0]} "
+            f"| {'yes' if not p['misses'] else 'no: ' + '; '.join(p['misses'])} |"
+        )
+    knees = []
+    for workers, knee in s["knees"].items():
+        if knee["knee_rate_per_s"] is None:
+            where = f"none: the lowest rate misses ({'; '.join(knee['why'])})"
+        elif knee["within_sweep"]:
+            where = (
+                f"{knee['knee_rate_per_s']:g} requests/s; breaks at "
+                f"{knee['breaks_at_rate_per_s']:g} ({'; '.join(knee['why'])})"
+            )
+        else:
+            where = f"above the sweep: every rate holds up to {knee['knee_rate_per_s']:g}"
+        growth = ", ".join(f"{r}: x{g}" for r, g in knee["p99_growth"].items())
+        knees.append(f"- {workers} worker(s): knee {where}. p99 over the lowest rate's: {growth}.")
+    goal = s["goal"]
+    if not goal["measured"]:
+        verdict = "not measured (the goal rate is not in the sweep)"
+    elif goal["met"]:
+        verdict = f"**met** with {', '.join(map(str, goal['met_with_workers']))} worker(s)"
+    else:
+        verdict = "**missed**"
+    missing = ", ".join(f"{m['workers']} worker(s) at {m['rate_per_s']:g}/s" for m in s["missing"])
+    first = s["points"][0]["machine"] if s["points"] else {"cpus": "?"}
+    return "\n".join(
+        [
+            "# Serving load sweep: POST /v1/recommend",
+            "",
+            f"`{s['command']}`",
+            "",
+            f"Artifact `{Path(config['artifact']).name}`, k={config['k']}; each point: open loop "
+            f"at the offered rate for {config['duration_s']:g} s after {config['warmup_s']:g} s "
+            f"of unrecorded warm-up, on one server per worker count (rates in increasing "
+            f"order); {config['mix']['cold_share']:.0%} cold-start users with an ad-hoc "
+            f"history, {config['mix']['anonymous_share']:.0%} anonymous, the rest known users. "
+            f"Latency counts from each request's due time.",
+            "",
+            *rows,
+            "",
+            "Knee (the last rate holding p99 < goal, 0 errors, >= 95 % of the offered rate):",
+            *knees,
+            "",
+            f"Goal: {goal['statement']}: {verdict}.",
+            "",
+            f"Machine: {first['cpus']} CPUs; the client runs on the same cores as the server "
+            "(its CPU seconds are in the table; a high send lag means the client, not the "
+            "server, fell behind), and other benchmarks may share the machine (load average). "
+            "With several workers each worker loads its own copy of the artifact.",
+            *([] if s["complete"] else ["", f"**Incomplete**: not measured yet: {missing}."]),
             "",
         ]
     )
