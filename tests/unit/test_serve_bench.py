@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import serve_bench  # noqa: E402
 import serve_load  # noqa: E402
+import serve_soak  # noqa: E402
 
 
 def _record(due_s: float, latency_ms: float, status: int = 200, lag_ms: float = 0.0) -> dict:
@@ -207,3 +208,24 @@ def test_sweep_report_names_the_knee_the_goal_and_what_is_missing(tmp_path: Path
     assert set(serve_load._resumed(out, config)) == {(1, 50), (1, 200), (2, 50), (2, 200)}
     assert serve_load._resumed(out, serve_load._config(_sweep_args(duration=10.0))) == {}
     assert serve_load._resumed(tmp_path / "none", config) == {}
+
+
+def test_soak_minute_rows_carry_their_reload_memory_and_cpu(tmp_path: Path) -> None:
+    args = argparse.Namespace(minutes=2.0, out=tmp_path / "soak")
+    soak = serve_soak.Soak(args)
+    soak.cpu_start = 10.0
+    soak.records = [_record(t, 5.0) for t in (1.0, 30.0, 61.0, 119.0)]
+    soak.reloads = [{"due_s": 30.0, "status": 200}, {"due_s": 90.0, "status": 409}]
+    mb = serve_bench.MB
+    soak.samples = [(5.0, 100 * mb, 11.0), (55.0, 101 * mb, 12.5), (115.0, 102 * mb, 14.0)]
+    rows = soak.minute_rows()
+    assert [r["reloads"] for r in rows] == [[200], [409]]
+    assert [r["rss_mb_end"] for r in rows] == [101.0, 102.0]
+    assert [r["server_cpu_s"] for r in rows] == [2.5, 1.5]
+    assert soak.n_minutes == 2
+
+    soak.write_progress(1)
+    soak.write_progress(1)  # a minute is written once
+    soak.write_progress(2)
+    lines = (tmp_path / "soak.progress.jsonl").read_text().splitlines()
+    assert [json.loads(line)["window"] for line in lines] == [0, 1]
