@@ -280,3 +280,43 @@ def test_serve_command_turns_docs_and_the_metrics_key_on(
         settings = served[-1].state.settings
         assert (settings.docs, settings.metrics_require_key) == (docs, locked)
         assert (served[-1].docs_url is not None) == docs
+
+
+def test_serve_command_with_workers_gives_every_worker_the_same_settings_and_keys(
+    tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--workers 2``: uvicorn gets the factory by name and each worker process builds its
+    own app from the settings in the environment (the same log salt, so masked ids agree
+    across workers), checks keys on its own, and loads its own model: a reload reaches
+    only the worker that answers it (what the docs and the soak benchmark say)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from mtlrec.cli.main import app as cli
+    from mtlrec.cli.serve import SETTINGS_ENV, worker_app
+
+    monkeypatch.setenv(SETTINGS_ENV, "")  # the command sets it; restored after the test
+    runs: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **config: runs.append((app, config)))
+    command = ["serve", str(tiny_serving.fused), "--api-keys", str(tiny_serving.key_file)]
+    result = CliRunner().invoke(cli, [*command, "--workers", "2", "--metrics-require-key"])
+    assert result.exit_code == 0, result.output
+    target, config = runs[-1]
+    assert target == "mtlrec.cli.serve:worker_app"
+    assert (config["factory"], config["workers"]) == (True, 2)
+
+    first, second = worker_app(), worker_app()  # what each spawned worker process runs
+    assert first.state.settings == second.state.settings  # log_salt included
+    assert first.state.settings.artifact == tiny_serving.fused.resolve()
+    assert first.state.settings.metrics_require_key
+    with TestClient(first) as one, TestClient(second) as two:
+        for worker in (one, two):
+            assert worker.post("/v1/recommend", json={"k": 3}).status_code == 401
+            worker.headers["X-API-Key"] = tiny_serving.keys["recommend"]
+            assert worker.post("/v1/recommend", json={"k": 3}).status_code == 200
+            assert worker.get("/metrics").status_code == 403
+        admin = {"X-API-Key": tiny_serving.keys["admin"]}
+        path = str(tiny_serving.plain)
+        assert one.post("/v1/admin/reload", json={"path": path}, headers=admin).status_code == 200
+        names = [w.get("/readyz").json()["model_name"] for w in (one, two)]
+        assert names == ["tiny-plain", "tiny-fused"]

@@ -59,7 +59,12 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (each loads the artifact).")
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes, each loading the artifact. A reload reaches only the "
+            "worker that answers it: to hot-reload, run one worker and scale processes.",
+        ),
     ] = 1,
     reload_root: Annotated[
         Path | None,
