@@ -7,7 +7,7 @@ export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
 # the cache is mtlrec's own default (~/.cache/mtlrec, or MTLREC_CACHE_DIR when set), the
 # same one the commands use when called directly
 
-.PHONY: install browser demo test test-fast lint bench bench-serve clean
+.PHONY: install browser demo test test-fast lint bench serve-artifact bench-serve bench-soak clean
 
 install: $(VENV)/.installed
 
@@ -74,19 +74,36 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench-peers: install $(BENCH_VENV)/.installed
 	BENCH_PY=$(BENCH_VENV)/bin/python PY=$(PY) bash benchmarks/peers/run_all.sh
 
-# The HTTP service under load (issue 6): the Amazon Musical Instruments run, fused and
-# exported (each step skipped when its output exists), then benchmarks/serve_load.py: POST
-# /v1/recommend k=10, open loop at 50 requests/s for 60 s -> benchmarks/results/serve_load.*
+# The HTTP service under load (issues 6 and 14), on the Amazon Musical Instruments run,
+# fused and exported (serve-artifact: each step skipped when its output exists). Run them on
+# a quiet machine: the client shares the cores with the server.
+# bench-serve: benchmarks/serve_load.py, POST /v1/recommend k=10 open loop: 50 requests/s
+#   for 60 s -> benchmarks/results/serve_load.*, then the sweep 50, 100, 200, 400 requests/s
+#   with 1 and 2 uvicorn workers, 60 s a point (about 10 minutes) ->
+#   benchmarks/results/serve_load_sweep.* (the knee, the 200/s goal). RESUME=--resume keeps
+#   the points an interrupted sweep already wrote.
+# bench-soak: benchmarks/serve_soak.py, 30 minutes at 50 requests/s with a hot reload every
+#   minute (about 32 minutes) -> benchmarks/results/serve_soak.* (+ .progress.jsonl).
 SERVE_RUN ?= runs/mi-serve
-bench-serve: install
+SERVE_ARTIFACT = "$$(dirname "$$(ls $(SERVE_RUN)-artifacts/*/manifest.json | tail -1)")"
+RESUME ?=
+serve-artifact: install
 	test -f $(SERVE_RUN)/model.pt || $(VENV)/bin/mtlrec train \
 		--config configs/amazon-musical-instruments.yaml --out $(SERVE_RUN)
 	test -f $(SERVE_RUN)/fusion/fusion.yaml || $(VENV)/bin/mtlrec fuse --run $(SERVE_RUN) \
 		--config configs/fusion/amazon-musical-instruments.yaml
 	ls $(SERVE_RUN)-artifacts/*/manifest.json >/dev/null 2>&1 || $(VENV)/bin/mtlrec export \
 		$(SERVE_RUN) --out $(SERVE_RUN)-artifacts --name amazon-mi-fused
+
+bench-serve: serve-artifact
 	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_load.py --rate 50 --duration 60 \
-		--artifact "$$(dirname "$$(ls $(SERVE_RUN)-artifacts/*/manifest.json | tail -1)")"
+		--artifact $(SERVE_ARTIFACT)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_load.py --rate 50 100 200 400 --workers 1 2 \
+		--duration 60 $(RESUME) --artifact $(SERVE_ARTIFACT)
+
+bench-soak: serve-artifact
+	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_soak.py --minutes 30 --rate 50 --reload-every 60 \
+		--artifact $(SERVE_ARTIFACT)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .cache runs
