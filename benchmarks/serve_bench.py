@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import random
@@ -424,6 +425,20 @@ def server_count(metrics: str) -> float:
         if line.startswith("mtlrec_http_requests_total{") and wanted:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def write_results(out: Path, payload: dict[str, Any], markdown: Callable[..., str]) -> None:
+    """``payload`` to ``out.json`` and ``markdown(payload)`` to ``out.md``, each written
+    to a temporary file first and renamed, so a killed run never leaves half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in (
+        (".json", json.dumps(payload, indent=2) + "\n"),
+        (".md", markdown(payload)),
+    ):
+        target = out.with_suffix(suffix)
+        partial = target.with_suffix(suffix + ".tmp")
+        partial.write_text(text)
+        partial.replace(target)
 
 
 def machine(load_before: Sequence[float], load_after: Sequence[float]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from serve_bench import (
     rss_bytes,
     serve,
     server_count,
+    write_results,
 )
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -219,17 +220,18 @@ def main() -> None:
         keys = {"bench": ["recommend", "users"]}
         with serve(args.artifact, keys=keys, workers=worker_counts[0]) as service:
             asyncio.run(_one_server(args, service, worker_counts[0], rates, points.append))
-        _write(out, _single_payload(args, command, points[0]), _markdown)
+        write_results(out, _single_payload(args, command, points[0]), _markdown)
         return
 
     config = _config(args)
-    done = _resumed(out, config) if args.resume else {}
+    earlier = _resumed(out, config) if args.resume else {}
+    done = {(w, r): p for (w, r), p in earlier.items() if w in worker_counts and r in rates}
     state = {"points": list(done.values())}
 
     def save(point: dict[str, Any]) -> None:
         state["points"].append(point)
         payload = _sweep_payload(args, command, config, rates, worker_counts, state["points"])
-        _write(out, payload, _sweep_markdown)
+        write_results(out, payload, _sweep_markdown)
 
     for workers in worker_counts:
         todo = [r for r in rates if (workers, r) not in done]
@@ -238,20 +240,8 @@ def main() -> None:
         with serve(args.artifact, keys={"bench": ["recommend", "users"]}, workers=workers) as s:
             asyncio.run(_one_server(args, s, workers, todo, save))
     payload = _sweep_payload(args, command, config, rates, worker_counts, state["points"])
-    _write(out, payload, _sweep_markdown)
+    write_results(out, payload, _sweep_markdown)
     print(json.dumps({"knees": payload["knees"], "goal": payload["goal"]}))
-
-
-def _write(out: Path, payload: dict[str, Any], markdown: Any) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for suffix, text in (
-        (".json", json.dumps(payload, indent=2) + "\n"),
-        (".md", markdown(payload)),
-    ):
-        target = out.with_suffix(suffix)
-        partial = target.with_suffix(suffix + ".tmp")
-        partial.write_text(text)
-        partial.replace(target)  # a killed run never leaves half a file
 
 
 def _resumed(out: Path, config: dict[str, Any]) -> dict[tuple[int, float], dict[str, Any]]:

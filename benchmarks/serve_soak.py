@@ -57,6 +57,7 @@ from serve_bench import (
     request_bodies,
     rss_bytes,
     serve,
+    write_results,
 )
 
 WINDOW_S = 60.0
@@ -294,14 +295,7 @@ def main() -> None:
     except KeyboardInterrupt:
         soak.stopped = "interrupted while starting"
     payload = _payload(args, soak, load_before, time.monotonic() - wall, server_start_s, cpu_end)
-    for suffix, text in (
-        (".json", json.dumps(payload, indent=2) + "\n"),
-        (".md", _markdown(payload)),
-    ):
-        target = args.out.with_suffix(suffix)
-        partial = target.with_suffix(suffix + ".tmp")
-        partial.write_text(text)
-        partial.replace(target)
+    write_results(args.out, payload, _markdown)
     print(json.dumps({k: payload[k] for k in ("complete", "errors", "memory", "met")}))
     if soak.stopped:
         sys.exit(1)

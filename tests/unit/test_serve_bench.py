@@ -204,7 +204,9 @@ def test_sweep_report_names_the_knee_the_goal_and_what_is_missing(tmp_path: Path
 
     # --resume keeps the points of the same settings only
     out = tmp_path / "sweep"
-    out.with_suffix(".json").write_text(json.dumps(payload))
+    serve_bench.write_results(out, payload, serve_load._sweep_markdown)
+    assert out.with_suffix(".md").read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.json", "sweep.md"]
     assert set(serve_load._resumed(out, config)) == {(1, 50), (1, 200), (2, 50), (2, 200)}
     assert serve_load._resumed(out, serve_load._config(_sweep_args(duration=10.0))) == {}
     assert serve_load._resumed(tmp_path / "none", config) == {}
