@@ -29,3 +29,31 @@ def test_file_content_is_never_read_as_markup_or_terminal_codes(tmp_path: Path) 
     assert "[/],i1,[bold]" in output
     assert "line 3, field 'value': non-numeric value" in output
     assert "\\x1b[31mi2" in output and "\x1b" not in output
+
+
+def test_overflowing_and_out_of_range_values_are_quarantined_rows(tmp_path: Path) -> None:
+    """Issue 14.1 and 14.3: a timestamp >= 2**63 crashed validate with a Polars TypeError;
+    a rating of -1.0 and a timestamp of 2**63-1 were kept."""
+    csv_path = tmp_path / "ratings.csv"
+    csv_path.write_text(
+        "user_id,item_id,value,timestamp\n"
+        f"u1,i1,4,1400000000\nu2,i1,4,{2**63}\nu3,i1,-1.0,1400000000\nu4,i1,4,{2**63 - 1}\n",
+        encoding="utf-8",
+    )
+    code, output = validate(csv_path, "csv")
+    assert code == 1
+    assert "line 3, field 'timestamp': timestamp out of range (1970-01-01..2100-01-01)" in output
+    assert "line 4, field 'value': value out of range (>= 0)" in output
+    assert "line 5, field 'timestamp': timestamp out of range" in output
+    assert "parsed table: 1 rows" in output
+
+    amazon = tmp_path / "reviews.json"
+    amazon.write_text(
+        '{"reviewerID": "u1", "asin": "a", "overall": 5.0, "unixReviewTime": 1400000000}\n'
+        f'{{"reviewerID": "u2", "asin": "a", "overall": 5.0, "unixReviewTime": {2**63}}}\n',
+        encoding="utf-8",
+    )
+    code, output = validate(amazon, "amazon-reviews")
+    assert code == 1
+    assert "line 2, field 'unixReviewTime': timestamp out of range" in output
+    assert "parsed table: 1 rows" in output

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from mtlrec.data.read_report import FileTally, ReadReport
+from mtlrec.data.schema import INT64_MAX, TIMESTAMP_RANGE
 from mtlrec.data.sources.base import FORMATS
 from mtlrec.data.sources.movielens.common import (
     GENDERS,
@@ -240,8 +241,10 @@ def read_latest_tags(path: Path, report: ReadReport) -> pl.DataFrame:
             tally.quarantine(line_number, "item_id", "missing item id", raw)
         elif not fields["tag"]:
             tally.quarantine(line_number, "tag", "empty tag", raw)
-        elif stamp is None or stamp < 0:
+        elif stamp is None:
             tally.quarantine(line_number, "timestamp", "bad timestamp", raw)
+        elif not TIMESTAMP_RANGE.contains(stamp):
+            tally.quarantine(line_number, "timestamp", TIMESTAMP_RANGE.reason("timestamp"), raw)
         else:
             items.append(fields["item_id"])
             tags.append(fields["tag"])
@@ -267,7 +270,7 @@ def read_latest_links(path: Path, report: ReadReport) -> pl.DataFrame:
         if not imdb:
             tally.note("missing imdbId")
         tmdb = _int(fields["tmdb_id"]) if fields["tmdb_id"] else None
-        if fields["tmdb_id"] and (tmdb is None or tmdb < 0):
+        if fields["tmdb_id"] and (tmdb is None or not 0 <= tmdb <= INT64_MAX):
             raise _RowError("tmdbId", "bad tmdbId")
         if tmdb is None:
             tally.note("missing tmdbId")

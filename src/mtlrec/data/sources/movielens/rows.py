@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from mtlrec.data.read_report import DataFormatError, FileTally
-from mtlrec.data.schema import INTERACTION_SCHEMA, conform
+from mtlrec.data.schema import INTERACTION_SCHEMA, TIMESTAMP_RANGE, conform
 from mtlrec.data.sources.base import numbered_lines, open_text
 from mtlrec.data.sources.movielens.common import StarScale, _int, _RowError
 
@@ -166,8 +166,10 @@ class _Ratings:
         if problem is not None:
             raise _RowError("rating", problem)
         timestamp = _int(fields["timestamp"])
-        if timestamp is None or timestamp < 0:
+        if timestamp is None:
             raise _RowError("timestamp", "bad timestamp")
+        if not TIMESTAMP_RANGE.contains(timestamp):
+            raise _RowError("timestamp", TIMESTAMP_RANGE.reason("timestamp"))
         return user, item, value, timestamp
 
     def frame(self) -> pl.DataFrame:
