@@ -57,3 +57,24 @@ def test_overflowing_and_out_of_range_values_are_quarantined_rows(tmp_path: Path
     assert code == 1
     assert "line 2, field 'unixReviewTime': timestamp out of range" in output
     assert "parsed table: 1 rows" in output
+
+
+def test_a_non_utf8_byte_is_one_quarantined_row_on_its_own_line(tmp_path: Path) -> None:
+    """Issue 14.2: the CSV source named line 403 for a byte on line 501 and refused the
+    file; the Amazon source refused the whole file."""
+    rows = [b"user_id,item_id,value"] + [f"u{n},i{n},4".encode() for n in range(2, 601)]
+    rows[500] = b"u\xff501,i501,4"  # line 501
+    csv_path = tmp_path / "ratings.csv"
+    csv_path.write_bytes(b"\n".join(rows) + b"\n")
+    code, output = validate(csv_path, "csv")
+    assert code == 1
+    assert "line 501, field 'user_id': not valid utf-8 text" in output
+    assert "u\\xff501,i501,4" in output and "parsed table: 598 rows" in output
+
+    amazon = tmp_path / "reviews.json"
+    good = b'{"reviewerID": "u1", "asin": "a", "overall": 5.0, "unixReviewTime": 1400000000}'
+    amazon.write_bytes(good + b"\n" + good.replace(b"u1", b"u\xe92") + b"\n")
+    code, output = validate(amazon, "amazon-reviews")
+    assert code == 1
+    assert "line 2, field '<line>': not valid utf-8 text" in output
+    assert "parsed table: 1 rows" in output

@@ -68,6 +68,18 @@ def test_numbered_lines_reads_gzip_skips_blanks_and_reports_bad_encoding(tmp_pat
     bad.write_bytes(b"ok\n\xff\xfe broken\n")
     with pytest.raises(DataFormatError, match="line 2.*not valid utf-8"):
         list(numbered_lines(bad))
+    tally = ReadReport().tally(bad)
+    assert list(numbered_lines(bad, tally=tally)) == [(1, "ok")]
+    assert [(i.line, i.field, i.reason, i.raw) for i in tally.issues] == [
+        (2, "<line>", "not valid utf-8 text", "\\xff\\xfe broken")
+    ]
+    header = tmp_path / "h.txt"
+    header.write_bytes(b"\n\xef\xbb\xbfcol\xff\nrow\n")  # a bad header is never quarantined
+    with pytest.raises(DataFormatError, match="line 2.*not valid utf-8"):
+        list(numbered_lines(header, tally=tally, header=True))
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbfone\n")
+    assert list(numbered_lines(bom)) == [(1, "one")]
 
 
 def test_conform_adds_canonical_columns_and_keeps_extras() -> None:

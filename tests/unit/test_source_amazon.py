@@ -245,6 +245,53 @@ def test_huge_numbers_elsewhere_in_a_review_never_crash(tmp_path: Path) -> None:
     assert tally.notes["helpful votes malformed"] == 1 and tally.notes["vote unparseable"] == 1
 
 
+def test_undecodable_lines_and_lone_surrogates_are_quarantined_not_the_file(
+    tmp_path: Path,
+) -> None:
+    """Issue 14.2: one non-UTF-8 byte made the source refuse the whole review file."""
+    lines = [
+        review_2014("U1", "I1").encode(),  # 1 kept
+        review_2014("U2", "I1").encode().replace(b"text by", b"caf\xe9 by"),  # 2 latin-1
+        review_2014("U3", "I1", reviewText="\ud800 alone").encode(),  # 3 escaped \ud800
+        review_2014("U4", "I1", reviewText="\U0001f3b8").encode(),  # 4 kept: a surrogate pair
+        b"[" * 100_000,  # 5 nested too deep to decode
+    ]
+    path = tmp_path / "reviews_Bytes_5.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")  # with a byte order mark
+    report = ReadReport()
+    _, reviews, _ = parse_reviews(path, report)
+    tally = only_tally(report)
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (2, "<line>", "not valid utf-8 text"),
+        (3, "<line>", "invalid unicode escape (lone surrogate)"),
+        (5, "<line>", "broken JSON"),
+    ]
+    assert "caf\\xe9 by" in tally.issues[0].raw
+    assert reviews["text"].to_list() == ["text by U1 on I1", "\U0001f3b8"]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (5, 2, 3)
+
+
+def test_meta_undecodable_lines_and_lone_surrogates_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "meta.json.gz"
+    data = (
+        json.dumps({"asin": "A", "title": "ok"}).encode()
+        + b"\n{'asin': 'B', 'title': 'caf\xe9'}\n"
+        + b"{'asin': 'C', 'title': '\\udc80'}\n"
+        + b"{'asin': 'D', 'title': "
+        + b"[" * 100_000
+        + b"}\n"
+    )
+    path.write_bytes(gzip.compress(data))
+    report = ReadReport()
+    items = parse_meta(path, report)
+    assert items["item_id"].to_list() == ["A"]
+    assert [(i.line, i.reason) for i in only_tally(report).issues] == [
+        (2, "not valid utf-8 text"),
+        (3, "invalid unicode escape (lone surrogate)"),
+        (4, "broken JSON"),
+    ]
+
+
 def test_blank_lines_are_skipped_but_line_numbers_stay_true(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path / "r.json", [review_2014("U1"), "", "   ", "{not json"], compress=False

@@ -135,3 +135,18 @@ def test_numbers_outside_their_declared_range_are_quarantined(tmp_path: Path) ->
         (4, "wage_per_hour", "non-numeric value"),
     ]
     assert frame["age"].to_list() == [0.0]
+
+
+def test_undecodable_line_is_quarantined_not_the_file(tmp_path: Path) -> None:
+    """Issue 14.2: one non-UTF-8 byte used to refuse the whole file."""
+    path = tmp_path / "census.data"
+    latin = with_field("class_worker", "Priv\xe9").encode("latin-1")
+    path.write_bytes(b"\n".join([LINE.encode(), latin, LINE.encode()]) + b"\n")
+    report = ReadReport()
+    frame = FORMATS.get("census")(path, report)
+    assert frame["user_id"].to_list() == ["r1", "r3"]
+    tally = report.files[str(path)]
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (2, "<line>", "not valid utf-8 text")
+    ]
+    assert "Priv\\xe9" in tally.issues[0].raw

@@ -483,6 +483,33 @@ def test_timestamps_beyond_int64_are_quarantined_not_a_crash(
     assert frame["timestamp"].to_list() == [881250949, 4102444800]
 
 
+def test_undecodable_bytes_quarantine_their_row_on_the_right_line(tmp_path: Path) -> None:
+    """Issue 14.2: the byte is pinned to its own line and only that row is set aside."""
+    good = [f"{user},1,4.0,964982703".encode() for user in range(1, 601)]
+    ratings = tmp_path / "ratings.csv"
+    rows = [b"userId,movieId,rating,timestamp", *good]
+    rows[500] = b"50\xff0,1,4.0,964982703"  # line 501, past the first 8 KiB decoded
+    rows[100] = b'100,"1\n",4.0,964982703'  # lines 101-102: a quoted line break
+    ratings.write_bytes(b"\n".join(rows) + b"\n")
+    report = ReadReport()
+    frame = FORMATS.get("movielens-latest-ratings")(ratings, report)
+    assert _issues(report, ratings) == [(502, "<line>", "not valid utf-8 text")]
+    assert frame.height == 599  # of 600 rows, the one with a bad byte set aside
+    u_data = tmp_path / "u.data"
+    u_data.write_bytes(b"1\t2\t3\t881250949\n1\t\xfe3\t3\t881250949\n")
+    report = ReadReport()
+    assert FORMATS.get("movielens-100k-data")(u_data, report).height == 1
+    assert _issues(report, u_data) == [(2, "<line>", "not valid utf-8 text")]
+    inter = tmp_path / "ml.inter"
+    inter.write_bytes(ATOMIC_INTER_HEADER.encode() + b"\n196\t24\xe92\t3\t881250949\n")
+    report = ReadReport()
+    assert FORMATS.get("movielens-atomic-inter")(inter, report).height == 0
+    assert _issues(report, inter) == [(2, "<line>", "not valid utf-8 text")]
+    inter.write_bytes(b"user_id:token\xff\titem_id:token\n")
+    with pytest.raises(DataFormatError, match=r"ml.inter, line 1: not valid utf-8 text"):
+        FORMATS.get("movielens-atomic-inter")(inter, ReadReport())
+
+
 def test_atomic_quarantines_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     inter = [
         ATOMIC_INTER_HEADER,  # 1

@@ -405,9 +405,74 @@ def test_file_level_errors(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="bad.parquet.*Parquet"):
         FORMATS.get("parquet")(write(tmp_path / "bad.parquet", "nope"), ReadReport())
     latin = tmp_path / "l.csv"
-    latin.write_bytes(b"user_id,item_id\nu,caf\xe9\n")
-    with pytest.raises(DataFormatError, match="l.csv.*utf-8"):
+    latin.write_bytes(b"user_id,caf\xe9\nu,i\n")  # the header itself: nothing can be read
+    with pytest.raises(DataFormatError, match=r"l.csv, line 1: header: not valid utf-8"):
         FORMATS.get("csv")(latin, ReadReport())
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("file_format", ["csv", "tsv"])
+def test_undecodable_bytes_quarantine_their_row_on_the_right_line(
+    tmp_path: Path, file_format: str, compress: bool
+) -> None:
+    """Issue 14.2: a byte on line 501 was reported on line 403 and lost the whole file."""
+    sep = "," if file_format == "csv" else "\t"
+    lines = [sep.join(["user_id", "item_id", "title"]).encode()]
+    lines += [sep.join([f"u{n}", f"i{n}", f"fine {n}"]).encode() for n in range(2, 601)]
+    lines[500 - 1] = sep.join(["u500", "i500", "caf\xe9"]).encode("latin-1")  # line 500
+    lines[501 - 1] = sep.join(["u\xff501", "i501", "x"]).encode("latin-1")  # line 501
+    lines[502 - 1] = b"u502" + sep.encode() + b'"two\nlines"' + sep.encode() + b"y"  # 502-503
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / f"events.{file_format}"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    report = ReadReport()
+    mapping = {"columns": {"user_id": "user_id", "item_id": "item_id"}, "event": "view"}
+    tables = TabularSource(interactions={**mapping, "extra_columns": ["title"]}).load(
+        {"interactions": path}, report
+    )
+    assert issues(report, path) == [
+        (500, "title", "not valid utf-8 text"),
+        (501, "user_id", "not valid utf-8 text"),
+    ]
+    assert report.files[str(path)].issues[1].raw == sep.join(["u\\xff501", "i501", "x"])
+    tally = report.files[str(path)]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (599, 597, 2)
+    assert "two\nlines" in tables.interactions["item_id"].to_list()
+
+
+def test_bom_crlf_and_an_oversized_field_do_not_lose_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    huge = "x" * 200_000  # over the csv module's field size limit
+    text = f"user_id,item_id\r\nu1,i1\r\nu2,{huge}\r\nu3,i3\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    report = ReadReport()
+    frame = FORMATS.get("csv")(path, report)
+    assert frame["user_id"].to_list() == ["u1", "u3"]
+    assert [(line, reason.split(" (")[0]) for line, _, reason in issues(report, path)] == [
+        (3, "unreadable delimited text")
+    ]
+
+
+def test_jsonl_undecodable_lines_and_lone_surrogates_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"  # a byte order mark before the first line
+        + b'{"user_id": "u1", "item_id": "i1"}\n'
+        + b'{"user_id": "u\xff", "item_id": "i1"}\n'
+        + b'{"user_id": "u3", "item_id": "\\ud800"}\n'
+        + b'{"user_id": "u4", "item_id": "\\ud83d\\ude00"}\n'  # a valid surrogate pair
+        + b"[" * 100_000
+        + b"\n"
+    )
+    report = ReadReport()
+    frame = FORMATS.get("jsonl")(path, report)
+    assert frame.select("user_id", "item_id").rows() == [("u1", "i1"), ("u4", "\U0001f600")]
+    assert issues(report, path) == [
+        (2, "<line>", "not valid utf-8 text"),
+        (3, "(row)", "invalid unicode escape (lone surrogate)"),
+        (5, "(row)", "invalid JSON"),
+    ]
+    assert report.files[str(path)].issues[0].raw == '{"user_id": "u\\xff", "item_id": "i1"}'
 
 
 def test_infer_format() -> None:

@@ -10,7 +10,8 @@ meta      ``meta_<Category>.json.gz`` (optional): one item a line, a Python-lite
           2014 and JSON in 2018 (each line is tried as JSON first, then as a Python literal,
           never with ``eval``). Titles, descriptions, brands and categories may hold raw HTML.
 
-Review rows are validated one by one: broken JSON, missing ids, stars that are missing,
+Review rows are validated one by one: lines with bytes that are not UTF-8, broken JSON,
+strings with a lone surrogate escape, missing ids, stars that are missing,
 non-numeric or outside 1..5, timestamps that are not whole numbers or fall outside
 1970..2100 (the declared ranges of :mod:`mtlrec.data.schema`) and repeated ``(reviewerID,
 asin, unixReviewTime)`` events are quarantined; an empty review text is kept (``text`` null,
@@ -46,7 +47,15 @@ from mtlrec.data.schema import (
     TIMESTAMP_RANGE,
     CanonicalTables,
 )
-from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
+from mtlrec.data.sources.base import (
+    FORMATS,
+    LONE_SURROGATE,
+    SOURCES,
+    Source,
+    has_lone_surrogate,
+    may_hold_surrogates,
+    numbered_lines,
+)
 
 Release = Literal["2014", "2018"]
 RELEASES: tuple[str, ...] = ("2014", "2018")
@@ -355,14 +364,17 @@ def parse_reviews(
     path = Path(path)
     tally = report.tally(path)
     columns = _ReviewColumns()
-    for line_number, line in numbered_lines(path):
+    for line_number, line in numbered_lines(path, tally=tally):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             tally.quarantine(line_number, "<line>", "broken JSON", line)
             continue
         if not isinstance(row, dict):
             tally.quarantine(line_number, "<line>", "not a JSON object", line)
+            continue
+        if may_hold_surrogates(line) and has_lone_surrogate(row):
+            tally.quarantine(line_number, "<line>", LONE_SURROGATE, line)
             continue
         try:
             _add_review(row, columns, release, tally)
@@ -381,7 +393,7 @@ def _decode_meta_line(line: str) -> object:
     """Decode a metadata line: JSON (2018) first, then a Python literal (2014)."""
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return ast.literal_eval(line)
@@ -429,7 +441,7 @@ def parse_meta(path: Path, report: ReadReport) -> pl.DataFrame:
     path = Path(path)
     tally = report.tally(path)
     records: dict[str, dict[str, Any]] = {}
-    for line_number, line in numbered_lines(path):
+    for line_number, line in numbered_lines(path, tally=tally):
         try:
             row = _decode_meta_line(line)
         except ValueError:
@@ -437,6 +449,9 @@ def parse_meta(path: Path, report: ReadReport) -> pl.DataFrame:
             continue
         if not isinstance(row, dict):
             tally.quarantine(line_number, "<line>", "not a JSON object", line)
+            continue
+        if may_hold_surrogates(line) and has_lone_surrogate(row):
+            tally.quarantine(line_number, "<line>", LONE_SURROGATE, line)
             continue
         asin = row.get("asin")
         if not isinstance(asin, str) or not asin.strip():

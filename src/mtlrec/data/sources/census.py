@@ -103,15 +103,16 @@ def _parse_fields(fields: list[str]) -> tuple[dict[str, float | str | None], lis
 def read_census(path: Path, tally: FileTally) -> pl.DataFrame:
     """Parse one census-income file into a users frame with :data:`CENSUS_SCHEMA`.
 
-    Quarantined: a field count other than 42, a non-numeric numeric field, one outside its
-    declared range (:data:`CENSUS_RANGES`) and an unknown ``income_50k`` label. Notes:
+    Quarantined: a line with bytes that are not UTF-8, a field count other than 42, a
+    non-numeric numeric field, one outside its declared range (:data:`CENSUS_RANGES`) and
+    an unknown ``income_50k`` label. Notes:
     ``"missing value in <column>"`` per ``"?"`` and the number of exact duplicate rows
     (kept).
     """
     columns: dict[str, list[float | str | None]] = {name: [] for name in CENSUS_SCHEMA}
     seen: set[tuple[str, ...]] = set()
     duplicates = 0
-    for line, text in numbered_lines(path):
+    for line, text in numbered_lines(path, tally=tally):
         fields = [value.strip() for value in text.split(",")]
         if len(fields) != len(CENSUS_COLUMNS):
             tally.quarantine(

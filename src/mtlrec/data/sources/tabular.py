@@ -18,8 +18,6 @@ Reviews become interactions too (``event="review"``, ``value`` = stars) so that
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -44,7 +42,19 @@ from mtlrec.data.schema import (
     ValueRange,
     storage_range,
 )
-from mtlrec.data.sources.base import FORMATS, SOURCES, FileParser, Source, numbered_lines, open_text
+from mtlrec.data.sources.base import (
+    FORMATS,
+    LONE_SURROGATE,
+    SOURCES,
+    FileParser,
+    Source,
+    delimited_records,
+    has_lone_surrogate,
+    may_hold_surrogates,
+    not_text_reason,
+    numbered_lines,
+    undecodable,
+)
 
 TableFormat = Literal["csv", "tsv", "jsonl", "parquet"]
 
@@ -279,35 +289,37 @@ def read_table(path: Path, fmt: TableFormat, tally: FileTally) -> RawTable:
 
 
 def read_delimited(path: Path, delimiter: str, tally: FileTally) -> RawTable:
-    """Read a CSV/TSV file with a header line; rows keep their first physical line number."""
+    """Read a CSV/TSV file with a header line; rows keep their first physical line number.
+
+    A row with bytes that are not UTF-8 is quarantined (naming its first such column), as
+    is one the csv module cannot read or with the wrong number of fields; an undecodable
+    header raises :class:`DataFormatError` naming its line.
+    """
     header: list[str] | None = None
     records: list[Record] = []
-    last_line = 0
-    try:
-        with open_text(path) as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
-            for fields in reader:
-                line, last_line = last_line + 1, reader.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if header is None:
-                    header = _header(path, fields, line)
-                    continue
-                raw = delimiter.join(fields)
-                if len(fields) != len(header):
-                    tally.quarantine(line, _ROW, f"wrong field count (expected {len(header)})", raw)
-                    continue
-                records.append(Record(line, dict(zip(header, fields, strict=True)), raw))
-    except UnicodeDecodeError as error:
-        raise DataFormatError(
-            path, None, f"not valid utf-8 ({error.reason})", last_line + 1
-        ) from None
-    except csv.Error as error:
-        raise DataFormatError(
-            path, None, f"unreadable delimited text ({error})", last_line + 1
-        ) from None
-    except (gzip.BadGzipFile, EOFError) as error:
-        raise DataFormatError(path, None, f"broken gzip file ({error})") from None
+    for record in delimited_records(path, delimiter):
+        fields = record.fields
+        if record.problem is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+            continue
+        if header is None:
+            if record.problem is not None or undecodable(record.raw):
+                problem = record.problem or not_text_reason()
+                raise DataFormatError(path, None, f"header: {problem}", record.line)
+            header = _header(path, fields, record.line)
+            continue
+        if record.problem is not None:
+            tally.quarantine(record.line, _ROW, record.problem, record.raw)
+            continue
+        bad = next((n for n, field in enumerate(fields) if undecodable(field)), None)
+        if bad is not None:
+            column = header[bad] if bad < len(header) else _ROW
+            tally.quarantine(record.line, column, not_text_reason(), record.raw)
+            continue
+        raw = delimiter.join(fields)
+        if len(fields) != len(header):
+            tally.quarantine(record.line, _ROW, f"wrong field count (expected {len(header)})", raw)
+            continue
+        records.append(Record(record.line, dict(zip(header, fields, strict=True)), raw))
     if header is None:
         raise DataFormatError(path, None, "empty file: expected a header line")
     return RawTable(header, records)
@@ -322,17 +334,24 @@ def _header(path: Path, fields: list[str], line: int) -> list[str]:
 
 
 def read_jsonl(path: Path, tally: FileTally) -> RawTable:
-    """Read one JSON object per line; lines that are not JSON objects are quarantined."""
+    """Read one JSON object per line; lines that are not JSON objects are quarantined.
+
+    So are lines with bytes that are not UTF-8, nesting too deep to decode, and strings
+    with a lone surrogate escape (``"\\ud800"``: not text that can be stored).
+    """
     header: dict[str, None] = {}
     records: list[Record] = []
-    for line, text in numbered_lines(path):
+    for line, text in numbered_lines(path, tally=tally):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             tally.quarantine(line, _ROW, "invalid JSON", text)
             continue
         if not isinstance(value, dict):
             tally.quarantine(line, _ROW, "not a JSON object", text)
+            continue
+        if may_hold_surrogates(text) and has_lone_surrogate(value):
+            tally.quarantine(line, _ROW, LONE_SURROGATE, text)
             continue
         header.update(dict.fromkeys(value))
         records.append(Record(line, value, text))
