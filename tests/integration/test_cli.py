@@ -39,7 +39,7 @@ def _broken_reviews(path: Path) -> None:
 
 EXPECTED = [
     (2, "broken JSON"),
-    (3, "stars out of range"),
+    (3, "stars out of range (1..5)"),
     (4, "non-numeric stars"),
     (5, "missing reviewerID"),
     (6, "bad timestamp"),

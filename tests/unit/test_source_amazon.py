@@ -170,11 +170,11 @@ def test_every_bad_review_row_is_quarantined_with_line_and_reason(tmp_path: Path
         (3, "reviewerID", "missing reviewerID"),
         (4, "asin", "missing asin"),
         (5, "overall", "non-numeric stars"),
-        (6, "overall", "stars out of range"),
-        (7, "overall", "stars out of range"),
+        (6, "overall", "stars out of range (1..5)"),
+        (7, "overall", "stars out of range (1..5)"),
         (8, "overall", "missing stars"),
         (9, "unixReviewTime", "bad timestamp"),
-        (10, "unixReviewTime", "bad timestamp"),
+        (10, "unixReviewTime", "timestamp out of range (1970-01-01..2100-01-01)"),
         (11, "unixReviewTime", "bad timestamp"),
         (12, "unixReviewTime", "bad timestamp"),
         (13, "reviewerID+asin+unixReviewTime", "duplicate review"),
@@ -185,11 +185,111 @@ def test_every_bad_review_row_is_quarantined_with_line_and_reason(tmp_path: Path
     assert tally.issues[1].raw == lines[2]
     assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (16, 2, 14)
     assert tally.rows_read == tally.rows_kept + tally.rows_quarantined
-    assert tally.reasons["bad timestamp"] == 4
+    assert tally.reasons["bad timestamp"] == 3
     assert interactions["timestamp"].to_list() == [10, 11]
     assert interactions["interaction_id"].to_list() == [0, 1]
     assert reviews["text"].to_list() == ["text by U1 on I1", "text by U1 on I1"]
     assert users["user_id"].to_list() == ["U1"]
+
+
+OUT_OF_TIME = "timestamp out of range (1970-01-01..2100-01-01)"
+
+
+@pytest.mark.parametrize("file_format", ["amazon-reviews"])
+def test_timestamps_beyond_int64_are_quarantined_not_a_crash(
+    tmp_path: Path, file_format: str
+) -> None:
+    """Issue 14.1: one review at 2**63 used to crash the whole file (Polars TypeError)."""
+    lines = [
+        review_2014("U1", "I1"),  # 1 kept
+        review_2014("U2", "I1", unixReviewTime=2**63),  # 2 beyond Int64
+        review_2014("U3", "I1", unixReviewTime=2**63 - 1),  # 3 Int64 max: year 292 billion
+        review_2014("U4", "I1", unixReviewTime=str(2**64)),  # 4 as a digit string
+        review_2014("U5", "I1", unixReviewTime=1393545600000),  # 5 milliseconds
+        review_2014("U6", "I1", unixReviewTime=float(2**70)),  # 6 a whole float
+        review_2014("U7", "I1", unixReviewTime="9" * 5000),  # 7 beyond int()'s digit limit
+        review_2014("U8", "I1", unixReviewTime=4102444800),  # 8 kept: 2100-01-01 exactly
+    ]
+    path = write_lines(tmp_path / "reviews_Big_5.json", lines, compress=False)
+    report = ReadReport()
+    reviews = FORMATS.get(file_format)(path, report)
+    tally = only_tally(report)
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (2, "unixReviewTime", OUT_OF_TIME),
+        (3, "unixReviewTime", OUT_OF_TIME),
+        (4, "unixReviewTime", OUT_OF_TIME),
+        (5, "unixReviewTime", OUT_OF_TIME),
+        (6, "unixReviewTime", OUT_OF_TIME),
+        (7, "unixReviewTime", "bad timestamp"),
+    ]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (8, 2, 6)
+    assert reviews["timestamp"].to_list() == [1393545600, 4102444800]
+
+
+def test_huge_numbers_elsewhere_in_a_review_never_crash(tmp_path: Path) -> None:
+    lines = [
+        review_2014("U1", "I1", overall=10**400),  # 1 beyond the float range
+        review_2014("U2", "I1", helpful=[2**70, 2**70]),  # 2 kept: votes malformed
+        review_2018("U3", "I1", vote="9" * 40),  # 3 kept: vote unparseable
+        review_2014("U4", "I1", overall=-1),  # 4
+    ]
+    path = write_lines(tmp_path / "reviews_Big_5.json", lines, compress=False)
+    report = ReadReport()
+    _, reviews, _ = parse_reviews(path, report)
+    tally = only_tally(report)
+    assert [(i.line, i.reason) for i in tally.issues] == [
+        (1, "stars out of range (1..5)"),
+        (4, "stars out of range (1..5)"),
+    ]
+    assert reviews["helpful_up"].to_list() == [None, None]
+    assert tally.notes["helpful votes malformed"] == 1 and tally.notes["vote unparseable"] == 1
+
+
+def test_undecodable_lines_and_lone_surrogates_are_quarantined_not_the_file(
+    tmp_path: Path,
+) -> None:
+    """Issue 14.2: one non-UTF-8 byte made the source refuse the whole review file."""
+    lines = [
+        review_2014("U1", "I1").encode(),  # 1 kept
+        review_2014("U2", "I1").encode().replace(b"text by", b"caf\xe9 by"),  # 2 latin-1
+        review_2014("U3", "I1", reviewText="\ud800 alone").encode(),  # 3 escaped \ud800
+        review_2014("U4", "I1", reviewText="\U0001f3b8").encode(),  # 4 kept: a surrogate pair
+        b"[" * 100_000,  # 5 nested too deep to decode
+    ]
+    path = tmp_path / "reviews_Bytes_5.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")  # with a byte order mark
+    report = ReadReport()
+    _, reviews, _ = parse_reviews(path, report)
+    tally = only_tally(report)
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (2, "<line>", "not valid utf-8 text"),
+        (3, "<line>", "invalid unicode escape (lone surrogate)"),
+        (5, "<line>", "broken JSON"),
+    ]
+    assert "caf\\xe9 by" in tally.issues[0].raw
+    assert reviews["text"].to_list() == ["text by U1 on I1", "\U0001f3b8"]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (5, 2, 3)
+
+
+def test_meta_undecodable_lines_and_lone_surrogates_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "meta.json.gz"
+    data = (
+        json.dumps({"asin": "A", "title": "ok"}).encode()
+        + b"\n{'asin': 'B', 'title': 'caf\xe9'}\n"
+        + b"{'asin': 'C', 'title': '\\udc80'}\n"
+        + b"{'asin': 'D', 'title': "
+        + b"[" * 100_000
+        + b"}\n"
+    )
+    path.write_bytes(gzip.compress(data))
+    report = ReadReport()
+    items = parse_meta(path, report)
+    assert items["item_id"].to_list() == ["A"]
+    assert [(i.line, i.reason) for i in only_tally(report).issues] == [
+        (2, "not valid utf-8 text"),
+        (3, "invalid unicode escape (lone surrogate)"),
+        (4, "broken JSON"),
+    ]
 
 
 def test_blank_lines_are_skipped_but_line_numbers_stay_true(tmp_path: Path) -> None:
@@ -365,6 +465,25 @@ def test_meta_duplicate_asins_and_broken_lines_are_quarantined(tmp_path: Path) -
     assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (7, 2, 5)
 
 
+def test_meta_negative_price_is_quarantined_with_its_range(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"asin": "A", "title": "cheap", "price": -4.5}),
+        "{'asin': 'B', 'title': 'python literal', 'price': -1}",
+        json.dumps({"asin": "A", "title": "priced", "price": "$3.00"}),
+        json.dumps({"asin": "C", "title": "huge", "price": 10**400}),  # kept, price null
+    ]
+    path = write_lines(tmp_path / "meta.json", lines, compress=False)
+    report = ReadReport()
+    items = parse_meta(path, report)
+    assert items.select("item_id", "price").rows() == [("A", 3.0), ("C", None)]
+    tally = only_tally(report)
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (1, "price", "price out of range (>= 0)"),
+        (2, "price", "price out of range (>= 0)"),
+    ]
+    assert tally.notes["price unparseable"] == 1 and "title missing" not in tally.notes
+
+
 @pytest.mark.parametrize(
     ("raw", "price", "problem"),
     [
@@ -382,7 +501,11 @@ def test_meta_duplicate_asins_and_broken_lines_are_quarantined(tmp_path: Path) -
         (".a-box-inner{background-color:#fff}", None, "price unparseable"),
         ("free", None, "price unparseable"),
         (float("nan"), None, "price unparseable"),
-        (-1.0, None, "price unparseable"),
+        (-1.0, None, "price out of range (>= 0)"),
+        (-3, None, "price out of range (>= 0)"),
+        (float("inf"), None, "price unparseable"),
+        pytest.param(10**400, None, "price unparseable", id="int-beyond-float"),
+        pytest.param("$" + "9" * 400, None, "price unparseable", id="text-beyond-float"),
         (True, None, "price unparseable"),
     ],
 )

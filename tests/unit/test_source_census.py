@@ -115,3 +115,38 @@ def test_broken_gzip_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress((LINE + "\n").encode())[:30])
     with pytest.raises(DataFormatError, match="census-income.test.gz.*gzip"):
         CensusSource().load({"data": path}, ReadReport())
+
+
+def test_numbers_outside_their_declared_range_are_quarantined(tmp_path: Path) -> None:
+    lines = [
+        with_field("age", "200"),  # 1
+        with_field("weeks_worked", "53"),  # 2
+        with_field("capital_gains", "-1"),  # 3
+        with_field("wage_per_hour", "1e400"),  # 4 infinite
+        with_field("age", "0"),  # 5 kept: a newborn
+    ]
+    path = write(tmp_path / "census.data", lines, compress=False)
+    report = ReadReport()
+    frame = FORMATS.get("census")(path, report)
+    assert [(i.line, i.field, i.reason) for i in report.files[str(path)].issues] == [
+        (1, "age", "age out of range (0..120)"),
+        (2, "weeks_worked", "weeks_worked out of range (0..52)"),
+        (3, "capital_gains", "capital_gains out of range (>= 0)"),
+        (4, "wage_per_hour", "non-numeric value"),
+    ]
+    assert frame["age"].to_list() == [0.0]
+
+
+def test_undecodable_line_is_quarantined_not_the_file(tmp_path: Path) -> None:
+    """Issue 14.2: one non-UTF-8 byte used to refuse the whole file."""
+    path = tmp_path / "census.data"
+    latin = with_field("class_worker", "Priv\xe9").encode("latin-1")
+    path.write_bytes(b"\n".join([LINE.encode(), latin, LINE.encode()]) + b"\n")
+    report = ReadReport()
+    frame = FORMATS.get("census")(path, report)
+    assert frame["user_id"].to_list() == ["r1", "r3"]
+    tally = report.files[str(path)]
+    assert [(i.line, i.field, i.reason) for i in tally.issues] == [
+        (2, "<line>", "not valid utf-8 text")
+    ]
+    assert "Priv\\xe9" in tally.issues[0].raw

@@ -229,7 +229,7 @@ def test_100k_quarantines_each_bad_rating_row(tmp_path: Path) -> None:
         "186\t302\t3.5\t881250949",  # 8 half star in a whole-star layout
         "186\t302\tnan\t881250949",  # 9 NaN
         "186\t302\t4\tyesterday",  # 10 timestamp not a number
-        "186\t302\t4\t-5",  # 11 negative timestamp
+        "186\t302\t4\t-5",  # 11 negative timestamp: out of range
         "186\t302\t4\t8812.5",  # 12 fractional timestamp
         "",  # 13 blank: skipped, not a row
         "186\t302\t4\t891717742",  # 14 ok
@@ -248,7 +248,7 @@ def test_100k_quarantines_each_bad_rating_row(tmp_path: Path) -> None:
         (8, "rating", "rating not on the star scale"),
         (9, "rating", "non-numeric rating"),
         (10, "timestamp", "bad timestamp"),
-        (11, "timestamp", "bad timestamp"),
+        (11, "timestamp", "timestamp out of range (1970-01-01..2100-01-01)"),
         (12, "timestamp", "bad timestamp"),
         (15, "item_id", "duplicate rating"),
     ]
@@ -461,13 +461,62 @@ def test_atomic_source_fails_on_missing_column_and_empty_file(tmp_path: Path) ->
         MovieLensAtomicSource().load(files, ReadReport())
 
 
+@pytest.mark.parametrize(
+    ("file_format", "separator"),
+    [("movielens-100k-data", "\t"), ("movielens-1m-ratings", "::")],
+)
+def test_timestamps_beyond_int64_are_quarantined_not_a_crash(
+    tmp_path: Path, file_format: str, separator: str
+) -> None:
+    """Issue 14.1: one rating at 2**63 used to crash the whole file (Polars TypeError)."""
+    stamps = ["881250949", str(2**63), str(2**63 - 1), "9" * 5000, "881250949000", "4102444800"]
+    lines = [separator.join(["1", str(item), "3", stamp]) for item, stamp in enumerate(stamps)]
+    path = _write(tmp_path / "ratings", lines)
+    report = ReadReport()
+    frame = FORMATS.get(file_format)(path, report)
+    assert _issues(report, path) == [
+        (2, "timestamp", "timestamp out of range (1970-01-01..2100-01-01)"),
+        (3, "timestamp", "timestamp out of range (1970-01-01..2100-01-01)"),
+        (4, "timestamp", "bad timestamp"),
+        (5, "timestamp", "timestamp out of range (1970-01-01..2100-01-01)"),
+    ]
+    assert frame["timestamp"].to_list() == [881250949, 4102444800]
+
+
+def test_undecodable_bytes_quarantine_their_row_on_the_right_line(tmp_path: Path) -> None:
+    """Issue 14.2: the byte is pinned to its own line and only that row is set aside."""
+    good = [f"{user},1,4.0,964982703".encode() for user in range(1, 601)]
+    ratings = tmp_path / "ratings.csv"
+    rows = [b"userId,movieId,rating,timestamp", *good]
+    rows[500] = b"50\xff0,1,4.0,964982703"  # line 501, past the first 8 KiB decoded
+    rows[100] = b'100,"1\n",4.0,964982703'  # lines 101-102: a quoted line break
+    ratings.write_bytes(b"\n".join(rows) + b"\n")
+    report = ReadReport()
+    frame = FORMATS.get("movielens-latest-ratings")(ratings, report)
+    assert _issues(report, ratings) == [(502, "<line>", "not valid utf-8 text")]
+    assert frame.height == 599  # of 600 rows, the one with a bad byte set aside
+    u_data = tmp_path / "u.data"
+    u_data.write_bytes(b"1\t2\t3\t881250949\n1\t\xfe3\t3\t881250949\n")
+    report = ReadReport()
+    assert FORMATS.get("movielens-100k-data")(u_data, report).height == 1
+    assert _issues(report, u_data) == [(2, "<line>", "not valid utf-8 text")]
+    inter = tmp_path / "ml.inter"
+    inter.write_bytes(ATOMIC_INTER_HEADER.encode() + b"\n196\t24\xe92\t3\t881250949\n")
+    report = ReadReport()
+    assert FORMATS.get("movielens-atomic-inter")(inter, report).height == 0
+    assert _issues(report, inter) == [(2, "<line>", "not valid utf-8 text")]
+    inter.write_bytes(b"user_id:token\xff\titem_id:token\n")
+    with pytest.raises(DataFormatError, match=r"ml.inter, line 1: not valid utf-8 text"):
+        FORMATS.get("movielens-atomic-inter")(inter, ReadReport())
+
+
 def test_atomic_quarantines_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     inter = [
         ATOMIC_INTER_HEADER,  # 1
         "196\t242\t3\t881250949",  # 2 ok
         "196\t242\t3",  # 3 wrong field count
         "196\t302\t9\t881250949",  # 4 out of range
-        "196\t302\t2\t-1",  # 5 bad timestamp
+        "196\t302\t2\t-1",  # 5 timestamp out of range
         "196\t242\t4\t881250999",  # 6 duplicate
         "22\t377\t1\t878887116",  # 7 ok
     ]
@@ -477,7 +526,7 @@ def test_atomic_quarantines_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     assert _issues(report, files["inter"]) == [
         (3, "<line>", "wrong number of fields"),
         (4, "rating", "rating out of range"),
-        (5, "timestamp", "bad timestamp"),
+        (5, "timestamp", "timestamp out of range (1970-01-01..2100-01-01)"),
         (6, "item_id", "duplicate rating"),
     ]
     assert tables.interactions.height == 2

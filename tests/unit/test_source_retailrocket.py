@@ -128,3 +128,18 @@ def test_format_parser_takes_event_from_file_name(tmp_path: Path) -> None:
     other.write_text(HEADER, encoding="utf-8")
     with pytest.raises(DataFormatError, match="events.dat.*'event'.*file name"):
         parse(other, ReadReport())
+
+
+def test_undecodable_line_is_quarantined_but_an_undecodable_header_fails(tmp_path: Path) -> None:
+    """Issue 14.2: one non-UTF-8 byte used to refuse the whole file."""
+    path = tmp_path / "view_ecommerce.dat"
+    path.write_bytes(HEADER.encode() + b"1\t2\t1\n\xff3\t4\t1\n5\t6\t1\n")
+    report = ReadReport()
+    frame = FORMATS.get("retailrocket-events")(path, report)
+    assert frame["user_id"].to_list() == ["1", "5"]
+    assert [(i.line, i.field, i.reason) for i in report.files[str(path)].issues] == [
+        (3, "<line>", "not valid utf-8 text")
+    ]
+    path.write_bytes(b"visitor\xffid\titemid\n1\t2\n")
+    with pytest.raises(DataFormatError, match=r"view_ecommerce.dat, line 1: not valid utf-8"):
+        FORMATS.get("retailrocket-events")(path, ReadReport())

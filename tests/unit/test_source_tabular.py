@@ -16,6 +16,7 @@ from mtlrec.data.sources.tabular import (
     TableMapping,
     TabularSource,
     infer_format,
+    int_value,
     load_mapping_yaml,
     timestamp_value,
 )
@@ -94,6 +95,143 @@ def test_csv_bad_rows_report_physical_lines(tmp_path: Path) -> None:
         ("u1", "i1", unix("2020-01-03"), 3.0),
     ]
     assert tables.interactions["interaction_id"].to_list() == [0, 1, 2]
+
+
+OUT_OF_TIME = "timestamp out of range (1970-01-01..2100-01-01)"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_timestamps_beyond_int64_are_quarantined_not_a_crash(
+    tmp_path: Path, file_format: str
+) -> None:
+    """Issue 14.1: one row at 2**63 used to crash the whole file (Polars TypeError)."""
+    stamps: list[object] = [
+        1600000000,  # 2 kept
+        2**63,  # 3 beyond Int64
+        2**63 - 1,  # 4 Int64 max, read exactly (a float would round it up to 2**63)
+        "99999999999999999999999",  # 5
+        -(2**63) - 1,  # 6 below Int64
+        "1e300",  # 7 a float far beyond Int64
+        1600000000000,  # 8 milliseconds read as seconds
+        "9999-12-31T00:00:00",  # 9 an ISO date after 2100
+    ]
+    if file_format == "csv":
+        lines = ["user_id,item_id,timestamp"] + [f"u{n},i,{ts}" for n, ts in enumerate(stamps)]
+    else:
+        lines = [json.dumps({"user_id": f"u{n}", "item_id": "i"}) for n in range(len(stamps))]
+        lines = [
+            line[:-1] + f', "timestamp": {json.dumps(ts)}}}'
+            for line, ts in zip(lines, stamps, strict=True)
+        ]
+        lines.insert(0, "")  # a blank first line keeps the CSV's line numbers
+    path = write(tmp_path / f"events.{file_format}", "\n".join(lines) + "\n")
+    report = ReadReport()
+    frame = FORMATS.get(file_format)(path, report)
+    assert issues(report, path) == [(line, "timestamp", OUT_OF_TIME) for line in range(3, 10)]
+    assert frame["timestamp"].to_list() == [1600000000]
+    tally = report.files[str(path)]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (8, 1, 7)
+
+
+def test_declared_ranges_quarantine_out_of_range_values(tmp_path: Path) -> None:
+    """Issue 14.3: a rating of -1.0 used to be kept."""
+    interactions = write(
+        tmp_path / "r.csv", "uid,iid,stars\nu1,i1,4\nu2,i1,-1.0\nu3,i1,0\nu4,i1,1e400\n"
+    )
+    items = write(
+        tmp_path / "items.csv",
+        "id,price,year\ni1,3.5,1999\ni2,-0.01,1999\ni3,,99999\ni4,0,\n",
+    )
+    reviews = write(
+        tmp_path / "reviews.csv",
+        "u,i,r,up,n\nu1,i1,5,0,0\nu2,i1,6,,\nu3,i1,0.5,,\nu4,i1,3,-2,1\n"
+        "u5,i1,3,99999999999999999999,\nu6,i1,3,1.5,\n",
+    )
+    source = TabularSource(
+        interactions={
+            "columns": {"user_id": "uid", "item_id": "iid", "value": "stars"},
+            "event": "rating",
+        },
+        items={"columns": {"item_id": "id", "price": "price", "year": "year"}},
+        reviews={
+            "columns": {
+                "user_id": "u",
+                "item_id": "i",
+                "stars": "r",
+                "helpful_up": "up",
+                "helpful_total": "n",
+            }
+        },  # fmt: skip
+    )
+    report = ReadReport()
+    files = {"interactions": interactions, "items": items, "reviews": reviews}
+    tables = source.load(files, report)
+    assert issues(report, interactions) == [
+        (3, "stars", "value out of range (>= 0)"),
+        (5, "stars", "non-numeric value"),
+    ]
+    assert issues(report, items) == [
+        (3, "price", "price out of range (>= 0)"),
+        (4, "year", "year out of range (1800..2100)"),
+    ]
+    assert issues(report, reviews) == [
+        (3, "r", "stars out of range (1..5)"),
+        (4, "r", "stars out of range (1..5)"),
+        (5, "up", "helpful_up out of range (0..9223372036854775807)"),
+        (6, "up", "integer out of range"),
+        (7, "up", "non-integer value"),
+    ]
+    assert tables.items.filter(pl.col("item_id").is_in(["i1", "i4"])).height == 2
+    assert tables.reviews["stars"].to_list() == [5.0]
+    assert tables.interactions.filter(pl.col("event") == "rating")["value"].to_list() == [4.0, 0.0]
+
+
+def test_mapping_ranges_replace_the_declared_ones(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "r.csv", "uid,iid,stars,ts,yr\nu1,i1,7,-86400,1\nu2,i1,11,5,1\nu3,i1,0,5,1\n"
+    )
+    mapping = {
+        "columns": {"user_id": "uid", "item_id": "iid", "value": "stars", "timestamp": "ts"},
+        "event": "rating",
+        "ranges": {"value": [1, 10], "timestamp": [None, None]},
+    }
+    report = ReadReport()
+    tables = TabularSource(interactions=mapping).load({"interactions": path}, report)
+    assert tables.interactions.select("timestamp", "value").rows() == [(-86400, 7.0)]
+    assert issues(report, path) == [
+        (3, "stars", "value out of range (1..10)"),
+        (4, "stars", "value out of range (1..10)"),
+    ]
+    items = write(tmp_path / "items.csv", f"id,yr\na,{2**40}\nb,1500\n")
+    open_years = {"columns": {"item_id": "id", "year": "yr"}, "ranges": {"year": [None, None]}}
+    report = ReadReport()
+    tables = TabularSource(items=open_years).load(
+        {"interactions": write(tmp_path / "i.csv", "user_id,item_id\nu,b\n"), "items": items},
+        report,
+    )  # an open range still stops at what Int32 holds
+    assert issues(report, items) == [(2, "yr", "year out of range (-2147483648..2147483647)")]
+    assert tables.items.select("item_id", "year").rows() == [("b", 1500)]
+
+
+def test_mapping_ranges_are_checked(tmp_path: Path) -> None:
+    columns = {"user_id": "u", "item_id": "i"}
+    with pytest.raises(DataFormatError, match=r"interactions.ranges.title.*numeric"):
+        TabularSource(
+            interactions={"columns": columns, "event": "view", "ranges": {"title": [0, 1]}}
+        )
+    with pytest.raises(DataFormatError, match=r"interactions.ranges.value.*empty range"):
+        TabularSource(
+            interactions={"columns": columns, "event": "view", "ranges": {"value": [2, 1]}}
+        )
+
+
+def test_integers_are_read_exactly() -> None:
+    assert int_value("9223372036854775807") == 2**63 - 1
+    assert int_value(" -12 ") == -12 and int_value("3.0") == 3
+    assert timestamp_value("9223372036854775807", None) == 2**63 - 1
+    for bad in ("9223372036854775808", 2**63, -(2**63) - 1, "1e19"):
+        with pytest.raises(ValueError, match="integer out of range"):
+            int_value(bad)
 
 
 def test_tsv_gz_with_event_column_and_value_translation(tmp_path: Path) -> None:
@@ -267,9 +405,74 @@ def test_file_level_errors(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="bad.parquet.*Parquet"):
         FORMATS.get("parquet")(write(tmp_path / "bad.parquet", "nope"), ReadReport())
     latin = tmp_path / "l.csv"
-    latin.write_bytes(b"user_id,item_id\nu,caf\xe9\n")
-    with pytest.raises(DataFormatError, match="l.csv.*utf-8"):
+    latin.write_bytes(b"user_id,caf\xe9\nu,i\n")  # the header itself: nothing can be read
+    with pytest.raises(DataFormatError, match=r"l.csv, line 1: header: not valid utf-8"):
         FORMATS.get("csv")(latin, ReadReport())
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("file_format", ["csv", "tsv"])
+def test_undecodable_bytes_quarantine_their_row_on_the_right_line(
+    tmp_path: Path, file_format: str, compress: bool
+) -> None:
+    """Issue 14.2: a byte on line 501 was reported on line 403 and lost the whole file."""
+    sep = "," if file_format == "csv" else "\t"
+    lines = [sep.join(["user_id", "item_id", "title"]).encode()]
+    lines += [sep.join([f"u{n}", f"i{n}", f"fine {n}"]).encode() for n in range(2, 601)]
+    lines[500 - 1] = sep.join(["u500", "i500", "caf\xe9"]).encode("latin-1")  # line 500
+    lines[501 - 1] = sep.join(["u\xff501", "i501", "x"]).encode("latin-1")  # line 501
+    lines[502 - 1] = b"u502" + sep.encode() + b'"two\nlines"' + sep.encode() + b"y"  # 502-503
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / f"events.{file_format}"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    report = ReadReport()
+    mapping = {"columns": {"user_id": "user_id", "item_id": "item_id"}, "event": "view"}
+    tables = TabularSource(interactions={**mapping, "extra_columns": ["title"]}).load(
+        {"interactions": path}, report
+    )
+    assert issues(report, path) == [
+        (500, "title", "not valid utf-8 text"),
+        (501, "user_id", "not valid utf-8 text"),
+    ]
+    assert report.files[str(path)].issues[1].raw == sep.join(["u\\xff501", "i501", "x"])
+    tally = report.files[str(path)]
+    assert (tally.rows_read, tally.rows_kept, tally.rows_quarantined) == (599, 597, 2)
+    assert "two\nlines" in tables.interactions["item_id"].to_list()
+
+
+def test_bom_crlf_and_an_oversized_field_do_not_lose_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    huge = "x" * 200_000  # over the csv module's field size limit
+    text = f"user_id,item_id\r\nu1,i1\r\nu2,{huge}\r\nu3,i3\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    report = ReadReport()
+    frame = FORMATS.get("csv")(path, report)
+    assert frame["user_id"].to_list() == ["u1", "u3"]
+    assert [(line, reason.split(" (")[0]) for line, _, reason in issues(report, path)] == [
+        (3, "unreadable delimited text")
+    ]
+
+
+def test_jsonl_undecodable_lines_and_lone_surrogates_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"  # a byte order mark before the first line
+        + b'{"user_id": "u1", "item_id": "i1"}\n'
+        + b'{"user_id": "u\xff", "item_id": "i1"}\n'
+        + b'{"user_id": "u3", "item_id": "\\ud800"}\n'
+        + b'{"user_id": "u4", "item_id": "\\ud83d\\ude00"}\n'  # a valid surrogate pair
+        + b"[" * 100_000
+        + b"\n"
+    )
+    report = ReadReport()
+    frame = FORMATS.get("jsonl")(path, report)
+    assert frame.select("user_id", "item_id").rows() == [("u1", "i1"), ("u4", "\U0001f600")]
+    assert issues(report, path) == [
+        (2, "<line>", "not valid utf-8 text"),
+        (3, "(row)", "invalid unicode escape (lone surrogate)"),
+        (5, "(row)", "invalid JSON"),
+    ]
+    assert report.files[str(path)].issues[0].raw == '{"user_id": "u\\xff", "item_id": "i1"}'
 
 
 def test_infer_format() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mtlrec.data.read_report import ReadReport
 
@@ -103,25 +104,39 @@ def _print_split_notes(console: Console, split: dict[str, Any]) -> None:
         console.print(f"held-out repeats dropped by the split: {split['rows_dropped']:,} rows")
 
 
+def _printable(text: str) -> str:
+    """``text`` with line breaks, escape sequences and other unprintable characters
+    written as escapes, so raw file content cannot move the cursor or restyle a terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def print_report(console: Console, report: ReadReport, show: int = 20) -> None:
-    """Print per-file tallies and the first ``show`` quarantined rows."""
+    """Print per-file tallies and the first ``show`` quarantined rows.
+
+    Each quarantined row is one line naming its line number, field and reason (never
+    wrapped, so a reason can be searched for), then the start of its raw text. File
+    content is printed as plain text: brackets in it are never read as Rich markup.
+    """
     table = Table("file", "rows read", "kept", "quarantined", "notes")
     for tally in report.files.values():
         notes = ", ".join(f"{k}: {v:,}" for k, v in sorted(tally.notes.items()))
         table.add_row(
-            Path(tally.file).name,
+            Text(_printable(Path(tally.file).name)),
             _n(tally.rows_read),
             _n(tally.rows_kept),
             _n(tally.rows_quarantined),
-            notes,
+            Text(_printable(notes)),
         )
     console.print(table)
     issues = report.issues
     if issues:
-        bad = Table("line", "field", "reason", "raw", title=f"quarantined rows ({len(issues):,})")
+        several = len(report.files) > 1
+        console.print(Text(f"quarantined rows ({len(issues):,}):", style="bold"))
         for issue in issues[:show]:
-            bad.add_row(str(issue.line), issue.field, issue.reason, issue.raw[:80])
-        console.print(bad)
+            where = f"{Path(issue.file).name}, " if several else ""
+            line = f"  {where}line {issue.line}, field {issue.field!r}: {issue.reason}"
+            console.print(Text(_printable(line)), soft_wrap=True)
+            console.print(Text("    " + _printable(issue.raw[:80]), style="dim"), soft_wrap=True)
         if len(issues) > show:
             console.print(f"... and {len(issues) - show:,} more (use --quarantine FILE)")
 

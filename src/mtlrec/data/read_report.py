@@ -10,12 +10,26 @@ wrong format) raise :class:`DataFormatError` naming the file and the field.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 RAW_PREVIEW_CHARS = 300
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as it can be written in UTF-8: bytes kept undecoded by ``"surrogateescape"``
+    (U+DC80..U+DCFF) become ``\\xNN``, any other lone surrogate ``\\uNNNN``."""
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, text)
 
 
 class DataFormatError(ValueError):
@@ -68,11 +82,13 @@ class FileTally:
         self.rows_kept += 1
 
     def quarantine(self, line: int, field_name: str, reason: str, raw: str) -> None:
-        """Count one row as read and set aside, recording where and why."""
+        """Count one row as read and set aside, recording where and why (the start of its
+        raw text, with undecodable bytes written as ``\\xNN``)."""
         self.rows_read += 1
         self.rows_quarantined += 1
         self.reasons[reason] += 1
-        self._issues.append(RowIssue(self.file, line, field_name, reason, raw[:RAW_PREVIEW_CHARS]))
+        raw = storable_text(raw)[:RAW_PREVIEW_CHARS]
+        self._issues.append(RowIssue(self.file, line, field_name, reason, raw))
 
     def unkeep(self, line: int, field_name: str, reason: str, raw: str) -> None:
         """Move a row that was kept into the quarantine (found bad in a later pass)."""

@@ -16,11 +16,19 @@ reviews        interaction_id: i64 (the review's row in interactions), user_id, 
 
 Ids are kept as the source spells them (strings); integer indices are assigned later by
 vocabularies fitted on the training split only (:mod:`mtlrec.data.features`).
+
+Numeric columns have declared ranges (:data:`COLUMN_RANGES`): stars 1..5, timestamps
+between 1970-01-01 and 2100-01-01 UTC, prices and interaction values >= 0, years
+1800..2100, vote counts >= 0; every integer column also fits in an Int64. Sources
+quarantine a row whose value falls outside its column's range, with the reason
+:meth:`ValueRange.reason` gives (the tabular source lets a mapping widen or narrow them).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
@@ -69,6 +77,109 @@ TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "interactions": INTERACTION_SCHEMA,
     "reviews": REVIEW_SCHEMA,
 }
+
+INT64_MIN: int = -(2**63)
+INT64_MAX: int = 2**63 - 1
+"""The bounds of an Int64 column: a larger integer can never be stored."""
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The closed interval ``[low, high]`` a numeric column's values must lie in.
+
+    ``None`` leaves that side open. ``dates=True`` reads the bounds as unix seconds and
+    names them as UTC dates in :meth:`reason`. NaN and infinities are never in range.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    dates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"empty range: low {self.low} > high {self.high}")
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` is finite and within the bounds (integers of any size compare
+        exactly)."""
+        if not isinstance(value, int) and not math.isfinite(value):
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        """The bounds as text: ``"1..5"``, ``">= 0"``, ``"<= 10"`` or ``"any finite number"``."""
+        low, high = (None if b is None else self._text(b) for b in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"{low}..{high}"
+        if low is not None:
+            return f">= {low}"
+        if high is not None:
+            return f"<= {high}"
+        return "any finite number"
+
+    def reason(self, column: str) -> str:
+        """The quarantine reason of a value of ``column`` outside this range."""
+        return f"{column} out of range ({self.describe()})"
+
+    def intersect(self, other: ValueRange) -> ValueRange:
+        """The values in both ranges (``dates`` kept from ``self``)."""
+        lows = [b for b in (self.low, other.low) if b is not None]
+        highs = [b for b in (self.high, other.high) if b is not None]
+        return ValueRange(
+            max(lows) if lows else None, min(highs) if highs else None, dates=self.dates
+        )
+
+    def _text(self, bound: float) -> str:
+        if self.dates:
+            return datetime.fromtimestamp(bound, UTC).strftime("%Y-%m-%d")
+        if isinstance(bound, int) or bound.is_integer():
+            return str(int(bound))
+        return f"{bound:g}"
+
+
+TIMESTAMP_RANGE = ValueRange(0, 4_102_444_800, dates=True)
+"""Event times: from 1970-01-01 up to 2100-01-01 UTC (unix seconds; milliseconds fall out)."""
+STARS_RANGE = ValueRange(1.0, 5.0)
+"""Review stars: 1..5."""
+COUNT_RANGE = ValueRange(0, INT64_MAX)
+"""Vote counts: non-negative integers."""
+
+COLUMN_RANGES: dict[str, dict[str, ValueRange]] = {
+    "users": {},
+    "items": {"price": ValueRange(0.0, None), "year": ValueRange(1800, 2100)},
+    "interactions": {"timestamp": TIMESTAMP_RANGE, "value": ValueRange(0.0, None)},
+    "reviews": {
+        "timestamp": TIMESTAMP_RANGE,
+        "stars": STARS_RANGE,
+        "helpful_up": COUNT_RANGE,
+        "helpful_total": COUNT_RANGE,
+    },
+}
+"""The declared range of every bounded numeric column, per canonical table."""
+
+
+_STORED_INTEGERS: dict[pl.DataType, ValueRange] = {
+    pl.Int64(): ValueRange(INT64_MIN, INT64_MAX),
+    pl.Int32(): ValueRange(-(2**31), 2**31 - 1),
+}
+
+
+def storage_range(table: str, column: str) -> ValueRange | None:
+    """The values an integer column of ``table`` can hold (``None`` for other columns)."""
+    dtype = TABLE_SCHEMAS[table].get(column)
+    return None if dtype is None else _STORED_INTEGERS.get(dtype)
+
+
+def range_problem(table: str, column: str, value: float) -> str | None:
+    """The quarantine reason when ``value`` is outside ``table.column``'s declared range.
+
+    ``None`` when it is inside, or when the column declares no range.
+    """
+    bounds = COLUMN_RANGES[table].get(column)
+    if bounds is None or bounds.contains(value):
+        return None
+    return bounds.reason(column)
+
 
 DatasetKind = Literal["interactions", "tabular"]
 

@@ -10,11 +10,14 @@ meta      ``meta_<Category>.json.gz`` (optional): one item a line, a Python-lite
           2014 and JSON in 2018 (each line is tried as JSON first, then as a Python literal,
           never with ``eval``). Titles, descriptions, brands and categories may hold raw HTML.
 
-Review rows are validated one by one: broken JSON, missing ids, stars that are missing,
-non-numeric or outside 1..5, bad timestamps and repeated ``(reviewerID, asin,
-unixReviewTime)`` events are quarantined; an empty review text is kept (``text`` null,
+Review rows are validated one by one: lines with bytes that are not UTF-8, broken JSON,
+strings with a lone surrogate escape, missing ids, stars that are missing,
+non-numeric or outside 1..5, timestamps that are not whole numbers or fall outside
+1970..2100 (the declared ranges of :mod:`mtlrec.data.schema`) and repeated ``(reviewerID,
+asin, unixReviewTime)`` events are quarantined; an empty review text is kept (``text`` null,
 ``has_text`` false) and counted as a note. Metadata rows with an asin seen before in the
-file are quarantined as duplicates (the first one is kept).
+file are quarantined as duplicates (the first one is kept), and so are rows with a negative
+numeric price.
 
 Only items that appear in the reviews become item rows; the metadata is joined onto them.
 """
@@ -34,14 +37,33 @@ from typing import Any, Literal
 import polars as pl
 
 from mtlrec.data.read_report import FileTally, ReadReport
-from mtlrec.data.schema import INTERACTION_SCHEMA, ITEM_SCHEMA, REVIEW_SCHEMA, CanonicalTables
-from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
+from mtlrec.data.schema import (
+    COLUMN_RANGES,
+    INT64_MAX,
+    INTERACTION_SCHEMA,
+    ITEM_SCHEMA,
+    REVIEW_SCHEMA,
+    STARS_RANGE,
+    TIMESTAMP_RANGE,
+    CanonicalTables,
+)
+from mtlrec.data.sources.base import (
+    FORMATS,
+    LONE_SURROGATE,
+    SOURCES,
+    Source,
+    has_lone_surrogate,
+    may_hold_surrogates,
+    numbered_lines,
+)
 
 Release = Literal["2014", "2018"]
 RELEASES: tuple[str, ...] = ("2014", "2018")
 
-MIN_STARS = 1.0
-MAX_STARS = 5.0
+MIN_STARS = STARS_RANGE.low
+MAX_STARS = STARS_RANGE.high
+PRICE_RANGE = COLUMN_RANGES["items"]["price"]
+PRICE_OUT_OF_RANGE = PRICE_RANGE.reason("price")
 
 USERS_SCHEMA: dict[str, pl.DataType] = {"user_id": pl.String(), "name": pl.String()}
 META_COLUMNS: tuple[str, ...] = ("item_id", "title", "description", "categories", "brand", "price")
@@ -89,23 +111,29 @@ def parse_price(value: object) -> tuple[float | None, str | None]:
 
     Numbers (2014) are taken as they are; strings (2018) may carry ``$`` and thousands
     separators (``"$1,299.99"`` -> 1299.99); a range ``"$10.00 - $20.00"`` gives its lower
-    bound. Missing or blank gives ``(None, "price missing")``; anything else (HTML or CSS
-    debris) gives ``(None, "price unparseable")``.
+    bound. Missing or blank gives ``(None, "price missing")``; a negative number gives
+    ``(None, PRICE_OUT_OF_RANGE)`` (the row is quarantined); anything else (HTML or CSS
+    debris, NaN, infinity, a number too large for a float) gives
+    ``(None, "price unparseable")``.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, "price missing"
     if isinstance(value, bool):
         return None, "price unparseable"
     if isinstance(value, int | float):
-        number = float(value)
-        if math.isfinite(number) and number >= 0:
-            return number, None
-        return None, "price unparseable"
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            return None, "price unparseable"
+        if not math.isfinite(number):
+            return None, "price unparseable"
+        return (number, None) if PRICE_RANGE.contains(number) else (None, PRICE_OUT_OF_RANGE)
     if isinstance(value, str):
         match = _PRICE.match(value)
         if match:
             bounds = [float(g.replace(",", "")) for g in match.groups() if g is not None]
-            return min(bounds), None
+            if all(math.isfinite(bound) for bound in bounds):
+                return min(bounds), None
     return None, "price unparseable"
 
 
@@ -155,16 +183,26 @@ def _stars(row: Mapping[str, Any]) -> float:
         raise _Invalid("overall", "missing stars")
     if isinstance(value, bool):
         raise _Invalid("overall", "non-numeric stars")
+    if isinstance(value, int) and not STARS_RANGE.contains(value):  # before float(): 10**400
+        raise _Invalid("overall", STARS_RANGE.reason("stars"))
     try:
         stars = float(value)
     except (TypeError, ValueError):
         raise _Invalid("overall", "non-numeric stars") from None
-    if not MIN_STARS <= stars <= MAX_STARS:  # also rejects NaN
-        raise _Invalid("overall", "stars out of range")
+    if math.isnan(stars):
+        raise _Invalid("overall", "non-numeric stars")
+    if not STARS_RANGE.contains(stars):  # also rejects infinities
+        raise _Invalid("overall", STARS_RANGE.reason("stars"))
     return stars
 
 
 def _timestamp(row: Mapping[str, Any]) -> int:
+    """Unix seconds of ``unixReviewTime`` (an integer, integral float or digit string).
+
+    Anything else is a ``"bad timestamp"``; a whole number outside
+    :data:`~mtlrec.data.schema.TIMESTAMP_RANGE` (negative, in milliseconds, or too large
+    for an Int64) is out of range.
+    """
     value = row.get("unixReviewTime")
     seconds: int | None = None
     if isinstance(value, bool):
@@ -173,23 +211,32 @@ def _timestamp(row: Mapping[str, Any]) -> int:
         seconds = value
     elif isinstance(value, float) and value.is_integer():
         seconds = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _is_digits(value.strip()):
         seconds = int(value.strip())
-    if seconds is None or seconds < 0:
+    if seconds is None:
         raise _Invalid("unixReviewTime", "bad timestamp")
+    if not TIMESTAMP_RANGE.contains(seconds):
+        raise _Invalid("unixReviewTime", TIMESTAMP_RANGE.reason("timestamp"))
     return seconds
 
 
+def _is_digits(text: str) -> bool:
+    """Decimal digits only, few enough for ``int()`` (longer ones are out of range anyway)."""
+    return text.isdecimal() and len(text) <= 30
+
+
 def _count(value: object) -> int | None:
-    """A non-negative vote count from an int or a string like ``"1,234"``; else ``None``."""
+    """A vote count from an int or a string like ``"1,234"``; ``None`` when it is not one or
+    is outside :data:`~mtlrec.data.schema.COUNT_RANGE` (negative, or beyond an Int64)."""
     if isinstance(value, bool):
         return None
+    count: int | None = None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str):
+        count = value
+    elif isinstance(value, str):
         digits = value.strip().replace(",", "")
-        return int(digits) if digits.isdigit() else None
-    return None
+        count = int(digits) if _is_digits(digits) else None
+    return count if count is not None and 0 <= count <= INT64_MAX else None
 
 
 def _helpful(
@@ -317,14 +364,17 @@ def parse_reviews(
     path = Path(path)
     tally = report.tally(path)
     columns = _ReviewColumns()
-    for line_number, line in numbered_lines(path):
+    for line_number, line in numbered_lines(path, tally=tally):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             tally.quarantine(line_number, "<line>", "broken JSON", line)
             continue
         if not isinstance(row, dict):
             tally.quarantine(line_number, "<line>", "not a JSON object", line)
+            continue
+        if may_hold_surrogates(line) and has_lone_surrogate(row):
+            tally.quarantine(line_number, "<line>", LONE_SURROGATE, line)
             continue
         try:
             _add_review(row, columns, release, tally)
@@ -343,7 +393,7 @@ def _decode_meta_line(line: str) -> object:
     """Decode a metadata line: JSON (2018) first, then a Python literal (2014)."""
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return ast.literal_eval(line)
@@ -352,7 +402,13 @@ def _decode_meta_line(line: str) -> object:
 
 
 def _meta_record(row: Mapping[str, Any], tally: FileTally) -> dict[str, Any]:
-    """The cleaned item attributes of one metadata row, noting what is missing."""
+    """The cleaned item attributes of one metadata row, noting what is missing.
+
+    A negative price raises :class:`_Invalid` (before any note is counted).
+    """
+    price, problem = parse_price(row.get("price"))
+    if problem == PRICE_OUT_OF_RANGE:
+        raise _Invalid("price", problem)
     raw_title = row.get("title")
     title = clean_html(raw_title)
     if title is None:
@@ -361,7 +417,6 @@ def _meta_record(row: Mapping[str, Any], tally: FileTally) -> dict[str, Any]:
     brand = clean_html(row.get("brand"))
     if brand is None:
         tally.note("brand missing")
-    price, problem = parse_price(row.get("price"))
     if problem is not None:
         tally.note(problem)
     raw_categories = row["categories"] if "categories" in row else row.get("category")
@@ -380,12 +435,13 @@ def parse_meta(path: Path, report: ReadReport) -> pl.DataFrame:
 
     Columns: ``item_id, title, description, categories, brand, price, main_cat``. Lines
     that decode to nothing usable are quarantined, as are rows repeating an asin seen
-    earlier in the file (reason ``"duplicate asin"``; the first row wins).
+    earlier in the file (reason ``"duplicate asin"``; the first row wins) and rows with a
+    negative price (``"price out of range (>= 0)"``).
     """
     path = Path(path)
     tally = report.tally(path)
     records: dict[str, dict[str, Any]] = {}
-    for line_number, line in numbered_lines(path):
+    for line_number, line in numbered_lines(path, tally=tally):
         try:
             row = _decode_meta_line(line)
         except ValueError:
@@ -394,6 +450,9 @@ def parse_meta(path: Path, report: ReadReport) -> pl.DataFrame:
         if not isinstance(row, dict):
             tally.quarantine(line_number, "<line>", "not a JSON object", line)
             continue
+        if may_hold_surrogates(line) and has_lone_surrogate(row):
+            tally.quarantine(line_number, "<line>", LONE_SURROGATE, line)
+            continue
         asin = row.get("asin")
         if not isinstance(asin, str) or not asin.strip():
             tally.quarantine(line_number, "asin", "missing asin", line)
@@ -401,7 +460,11 @@ def parse_meta(path: Path, report: ReadReport) -> pl.DataFrame:
         if asin in records:
             tally.quarantine(line_number, "asin", "duplicate asin", line)
             continue
-        records[asin] = _meta_record(row, tally)
+        try:
+            records[asin] = _meta_record(row, tally)
+        except _Invalid as invalid:
+            tally.quarantine(line_number, invalid.field_name, invalid.reason, line)
+            continue
         tally.keep()
     tally.check()
     columns: dict[str, list[Any]] = {"item_id": list(records)}

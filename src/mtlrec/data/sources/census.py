@@ -17,7 +17,7 @@ from typing import ClassVar
 import polars as pl
 
 from mtlrec.data.read_report import FileTally, ReadReport
-from mtlrec.data.schema import CanonicalTables
+from mtlrec.data.schema import CanonicalTables, ValueRange
 from mtlrec.data.sources.base import FORMATS, SOURCES, Source, numbered_lines
 
 CENSUS_COLUMNS: tuple[str, ...] = (
@@ -39,6 +39,14 @@ CENSUS_NUMERIC: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 """Columns read as Float64; every other column (coded ones included) is a string."""
+
+CENSUS_RANGES: dict[str, ValueRange] = {name: ValueRange(0.0, None) for name in CENSUS_NUMERIC} | {
+    "age": ValueRange(0.0, 120.0),
+    "weeks_worked": ValueRange(0.0, 52.0),
+}
+"""The declared range of every numeric column: ages 0..120, weeks worked 0..52 (in the
+census year), money amounts, weights and counts >= 0. A value outside it quarantines
+the row."""
 
 CENSUS_LABELS: dict[str, str] = {"-50000": "-50000", "50000+": "50000+"}
 """Raw ``income_50k`` values (spaces and the final ``"."`` removed) -> normalised label."""
@@ -79,6 +87,8 @@ def _parse_fields(fields: list[str]) -> tuple[dict[str, float | str | None], lis
                 raise _BadField(name, "non-numeric value") from None
             if not math.isfinite(number):
                 raise _BadField(name, "non-numeric value")
+            if not CENSUS_RANGES[name].contains(number):
+                raise _BadField(name, CENSUS_RANGES[name].reason(name))
             values[name] = number
         elif name == "income_50k":
             label = CENSUS_LABELS.get(text.removesuffix(".").replace(" ", ""))
@@ -93,14 +103,16 @@ def _parse_fields(fields: list[str]) -> tuple[dict[str, float | str | None], lis
 def read_census(path: Path, tally: FileTally) -> pl.DataFrame:
     """Parse one census-income file into a users frame with :data:`CENSUS_SCHEMA`.
 
-    Quarantined: a field count other than 42, a non-numeric numeric field and an unknown
-    ``income_50k`` label. Notes: ``"missing value in <column>"`` per ``"?"`` and the number of
-    exact duplicate rows (kept).
+    Quarantined: a line with bytes that are not UTF-8, a field count other than 42, a
+    non-numeric numeric field, one outside its declared range (:data:`CENSUS_RANGES`) and
+    an unknown ``income_50k`` label. Notes:
+    ``"missing value in <column>"`` per ``"?"`` and the number of exact duplicate rows
+    (kept).
     """
     columns: dict[str, list[float | str | None]] = {name: [] for name in CENSUS_SCHEMA}
     seen: set[tuple[str, ...]] = set()
     duplicates = 0
-    for line, text in numbered_lines(path):
+    for line, text in numbered_lines(path, tally=tally):
         fields = [value.strip() for value in text.split(",")]
         if len(fields) != len(CENSUS_COLUMNS):
             tally.quarantine(

@@ -62,11 +62,12 @@ class EventRows:
 def read_event_file(path: Path, event: str, tally: FileTally, rows: EventRows) -> None:
     """Append the valid rows of one event file to ``rows``, quarantining the bad ones.
 
-    Quarantined: a wrong field count, a missing or non-integer ``visitorid``/``itemid``, a
-    non-integer ``event`` count, and a repeated (visitor, item) pair ("duplicate event").
-    A header without ``visitorid`` or ``itemid`` raises :class:`DataFormatError`.
+    Quarantined: a line with bytes that are not UTF-8, a wrong field count, a missing or
+    non-integer ``visitorid``/``itemid``, a non-integer ``event`` count, and a repeated
+    (visitor, item) pair ("duplicate event"). A header that is not UTF-8 text or lacks
+    ``visitorid`` or ``itemid`` raises :class:`DataFormatError`.
     """
-    lines = numbered_lines(path)
+    lines = numbered_lines(path, tally=tally, header=True)
     first = next(lines, None)
     if first is None:
         raise DataFormatError(path, "visitorid", "empty file: expected a header line")

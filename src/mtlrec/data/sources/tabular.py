@@ -7,17 +7,17 @@ Each file role (``interactions`` required; ``items``, ``users``, ``reviews`` opt
     items: {format: jsonl, columns: {item_id: id, title: name, categories: cats}}
 
 Rows are checked one by one: missing ids, a non-numeric number, an unparseable timestamp,
-an unknown event type and a repeated (user, item, event, timestamp) go to the quarantine with
-their line number (the physical line for CSV/TSV/JSONL, row index + 1 for Parquet). A mapped
-column that the file lacks raises :class:`DataFormatError` naming the file and the column.
+a number outside its column's declared range (:data:`mtlrec.data.schema.COLUMN_RANGES`,
+which a mapping's ``ranges`` can change), an unknown event type and a repeated (user, item,
+event, timestamp) go to the quarantine with their line number (the physical line for
+CSV/TSV/JSONL, row index + 1 for Parquet). A mapped column that the file lacks raises
+:class:`DataFormatError` naming the file and the column.
 Reviews become interactions too (``event="review"``, ``value`` = stars) so that
 ``reviews.interaction_id`` points at their row. Extra columns are kept as strings.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -32,8 +32,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mtlrec.core.registry import did_you_mean
 from mtlrec.data.read_report import DataFormatError, FileTally, ReadReport
-from mtlrec.data.schema import EVENT_TYPES, TABLE_SCHEMAS, CanonicalTables
-from mtlrec.data.sources.base import FORMATS, SOURCES, FileParser, Source, numbered_lines, open_text
+from mtlrec.data.schema import (
+    COLUMN_RANGES,
+    EVENT_TYPES,
+    INT64_MAX,
+    INT64_MIN,
+    TABLE_SCHEMAS,
+    CanonicalTables,
+    ValueRange,
+    storage_range,
+)
+from mtlrec.data.sources.base import (
+    FORMATS,
+    LONE_SURROGATE,
+    SOURCES,
+    FileParser,
+    Source,
+    delimited_records,
+    has_lone_surrogate,
+    may_hold_surrogates,
+    not_text_reason,
+    numbered_lines,
+    undecodable,
+)
 
 TableFormat = Literal["csv", "tsv", "jsonl", "parquet"]
 
@@ -66,6 +87,7 @@ _EXTENSIONS: dict[str, TableFormat] = {
 _FLOATS = frozenset({"value", "stars", "price"})
 _INTS = frozenset({"year", "helpful_up", "helpful_total"})
 _LISTS = frozenset({"categories", "genres"})
+_NUMBERS = _FLOATS | _INTS | {"timestamp"}
 _ROW = "(row)"
 
 
@@ -76,6 +98,9 @@ class TableMapping(BaseModel):
     every row; alternatively map ``columns.event`` to a file column (optionally translating its
     values with ``event_values``). ``timestamp_format`` is ``None`` (unix seconds or ISO 8601),
     ``"unix"``, ``"unix_ms"`` or a ``strptime`` pattern (naive times are read as UTC).
+    ``ranges`` replaces the declared range of a numeric canonical column by ``[low, high]``
+    (``null`` leaves a side open; integer columns stay within what their type holds), for
+    example ``{value: [1, 10]}`` for ratings out of ten.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,6 +112,7 @@ class TableMapping(BaseModel):
     event_values: dict[str, str] = Field(default_factory=dict)
     list_separator: str = "|"
     timestamp_format: str | None = None
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
 
     @field_validator("event")
     @classmethod
@@ -143,6 +169,15 @@ def check_mapping(role: str, mapping: TableMapping, source: str | Path) -> None:
         )
     if mapping.event_values and not has_column:
         raise DataFormatError(source, f"{role}.event_values", "needs columns.event")
+    for key, (low, high) in mapping.ranges.items():
+        numeric = [name for name in MAPPABLE[role] if name in _NUMBERS]
+        if key not in numeric:
+            raise DataFormatError(
+                source, f"{role}.ranges.{key}", f"not a numeric column of {role} "
+                f"(known: {', '.join(numeric) or 'none'})"
+            )  # fmt: skip
+        if low is not None and high is not None and low > high:
+            raise DataFormatError(source, f"{role}.ranges.{key}", f"empty range [{low}, {high}]")
 
 
 def parse_mappings(
@@ -254,35 +289,37 @@ def read_table(path: Path, fmt: TableFormat, tally: FileTally) -> RawTable:
 
 
 def read_delimited(path: Path, delimiter: str, tally: FileTally) -> RawTable:
-    """Read a CSV/TSV file with a header line; rows keep their first physical line number."""
+    """Read a CSV/TSV file with a header line; rows keep their first physical line number.
+
+    A row with bytes that are not UTF-8 is quarantined (naming its first such column), as
+    is one the csv module cannot read or with the wrong number of fields; an undecodable
+    header raises :class:`DataFormatError` naming its line.
+    """
     header: list[str] | None = None
     records: list[Record] = []
-    last_line = 0
-    try:
-        with open_text(path) as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
-            for fields in reader:
-                line, last_line = last_line + 1, reader.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if header is None:
-                    header = _header(path, fields, line)
-                    continue
-                raw = delimiter.join(fields)
-                if len(fields) != len(header):
-                    tally.quarantine(line, _ROW, f"wrong field count (expected {len(header)})", raw)
-                    continue
-                records.append(Record(line, dict(zip(header, fields, strict=True)), raw))
-    except UnicodeDecodeError as error:
-        raise DataFormatError(
-            path, None, f"not valid utf-8 ({error.reason})", last_line + 1
-        ) from None
-    except csv.Error as error:
-        raise DataFormatError(
-            path, None, f"unreadable delimited text ({error})", last_line + 1
-        ) from None
-    except (gzip.BadGzipFile, EOFError) as error:
-        raise DataFormatError(path, None, f"broken gzip file ({error})") from None
+    for record in delimited_records(path, delimiter):
+        fields = record.fields
+        if record.problem is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+            continue
+        if header is None:
+            if record.problem is not None or undecodable(record.raw):
+                problem = record.problem or not_text_reason()
+                raise DataFormatError(path, None, f"header: {problem}", record.line)
+            header = _header(path, fields, record.line)
+            continue
+        if record.problem is not None:
+            tally.quarantine(record.line, _ROW, record.problem, record.raw)
+            continue
+        bad = next((n for n, field in enumerate(fields) if undecodable(field)), None)
+        if bad is not None:
+            column = header[bad] if bad < len(header) else _ROW
+            tally.quarantine(record.line, column, not_text_reason(), record.raw)
+            continue
+        raw = delimiter.join(fields)
+        if len(fields) != len(header):
+            tally.quarantine(record.line, _ROW, f"wrong field count (expected {len(header)})", raw)
+            continue
+        records.append(Record(record.line, dict(zip(header, fields, strict=True)), raw))
     if header is None:
         raise DataFormatError(path, None, "empty file: expected a header line")
     return RawTable(header, records)
@@ -297,17 +334,24 @@ def _header(path: Path, fields: list[str], line: int) -> list[str]:
 
 
 def read_jsonl(path: Path, tally: FileTally) -> RawTable:
-    """Read one JSON object per line; lines that are not JSON objects are quarantined."""
+    """Read one JSON object per line; lines that are not JSON objects are quarantined.
+
+    So are lines with bytes that are not UTF-8, nesting too deep to decode, and strings
+    with a lone surrogate escape (``"\\ud800"``: not text that can be stored).
+    """
     header: dict[str, None] = {}
     records: list[Record] = []
-    for line, text in numbered_lines(path):
+    for line, text in numbered_lines(path, tally=tally):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             tally.quarantine(line, _ROW, "invalid JSON", text)
             continue
         if not isinstance(value, dict):
             tally.quarantine(line, _ROW, "not a JSON object", text)
+            continue
+        if may_hold_surrogates(text) and has_lone_surrogate(value):
+            tally.quarantine(line, _ROW, LONE_SURROGATE, text)
             continue
         header.update(dict.fromkeys(value))
         records.append(Record(line, value, text))
@@ -349,7 +393,11 @@ def text_value(value: Any) -> str | None:
 
 
 def float_value(value: Any) -> float | None:
-    """A finite float; empty -> ``None``; anything else raises :class:`BadValue`."""
+    """A finite float; empty -> ``None``; anything else raises :class:`BadValue`.
+
+    NaN, infinities and numbers beyond the float range (``"1e400"``, ``10**400``) are
+    ``"non-numeric value"``.
+    """
     text = text_value(value) if isinstance(value, str) else value
     if text is None:
         return None
@@ -357,24 +405,48 @@ def float_value(value: Any) -> float | None:
         raise BadValue("non-numeric value")
     try:
         number = float(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadValue("non-numeric value") from None
     if not math.isfinite(number):
         raise BadValue("non-numeric value")
     return number
 
 
-def int_value(value: Any) -> int | None:
-    """An integer (``"3"``, ``3`` or ``3.0``); empty -> ``None``; else :class:`BadValue`."""
-    try:
-        number = float_value(value)
-    except BadValue:
-        raise BadValue("non-integer value") from None
-    if number is None:
+def _exact_int(value: Any) -> int | None:
+    """``value`` as an exact integer when it is one (an int, or text of optionally signed
+    decimal digits), without going through a float; else ``None``."""
+    if isinstance(value, bool):
         return None
-    if not number.is_integer():
-        raise BadValue("non-integer value")
-    return int(number)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isdecimal() and len(digits) <= 30:  # longer: out of every range anyway
+            return int(text)
+    return None
+
+
+def int_value(value: Any) -> int | None:
+    """An integer (``"3"``, ``3`` or ``3.0``); empty -> ``None``; else :class:`BadValue`.
+
+    Integer text and ints are read exactly (``"9223372036854775807"`` stays that number);
+    one too large for an Int64 is ``"integer out of range"``.
+    """
+    number: int | None = _exact_int(value)
+    if number is None:
+        try:
+            real = float_value(value)
+        except BadValue:
+            raise BadValue("non-integer value") from None
+        if real is None:
+            return None
+        if not real.is_integer():
+            raise BadValue("non-integer value")
+        number = int(real)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise BadValue("integer out of range")
+    return number
 
 
 def list_value(value: Any, separator: str) -> list[str] | None:
@@ -394,10 +466,12 @@ def timestamp_value(value: Any, fmt: str | None) -> int | None:
     if text is None:
         return None
     if fmt in (None, "unix", "unix_ms"):
-        try:
-            number = float_value(text)
-        except BadValue:
-            number = None
+        number: float | None = _exact_int(text)
+        if number is None:
+            try:
+                number = float_value(text)
+            except BadValue:
+                number = None
         if number is not None:
             return int(number // 1000) if fmt == "unix_ms" else int(number)
         if fmt is None and isinstance(text, str):
@@ -413,6 +487,7 @@ def timestamp_value(value: Any, fmt: str | None) -> int | None:
 
 
 def _unix(moment: date) -> int:
+    """Unix seconds of a date (midnight UTC) or a datetime (naive = UTC)."""
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     if moment.tzinfo is None:
@@ -471,17 +546,41 @@ def read_mapped(
             found = ", ".join(table.header) or "no columns"
             raise DataFormatError(path, column, f"column ({use}) missing from the file ({found})")
     readers = {name: _converter(name, mapping) for name in mapping.columns}
+    ranges = value_ranges(role, mapping)
     rows: MappedRows = []
     for record in table.records:
         try:
-            rows.append((record, _row_values(record, role, mapping, readers)))
+            rows.append((record, _row_values(record, role, mapping, readers, ranges)))
         except _BadRow as bad:
             tally.quarantine(record.line, bad.field, bad.reason, record.raw)
     return mapping, rows
 
 
+def value_ranges(role: str, mapping: TableMapping) -> dict[str, ValueRange]:
+    """The range each numeric column of ``role`` is checked against under ``mapping``.
+
+    The declared range (:data:`~mtlrec.data.schema.COLUMN_RANGES`), or the mapping's
+    ``ranges`` entry in its place, always cut to what an integer column's type can hold.
+    """
+    ranges: dict[str, ValueRange] = {}
+    for name in MAPPABLE[role]:
+        if name not in _NUMBERS:
+            continue
+        declared = COLUMN_RANGES[role].get(name, ValueRange())
+        if name in mapping.ranges:
+            low, high = mapping.ranges[name]
+            declared = ValueRange(low, high, dates=declared.dates)
+        stored = storage_range(role, name)
+        ranges[name] = declared if stored is None else declared.intersect(stored)
+    return ranges
+
+
 def _row_values(
-    record: Record, role: str, mapping: TableMapping, readers: Mapping[str, Callable[[Any], Any]]
+    record: Record,
+    role: str,
+    mapping: TableMapping,
+    readers: Mapping[str, Callable[[Any], Any]],
+    ranges: Mapping[str, ValueRange],
 ) -> dict[str, Any]:
     """Canonical values and extras of one record; a bad value raises :class:`_BadRow`."""
     values: dict[str, Any] = {}
@@ -492,6 +591,9 @@ def _row_values(
             raise _BadRow(column, bad.reason) from None
         if values[name] is None and (name in REQUIRED[role] or name in ("value", "stars")):
             raise _BadRow(column, f"missing {name}")
+        bounds = ranges.get(name)
+        if bounds is not None and values[name] is not None and not bounds.contains(values[name]):
+            raise _BadRow(column, bounds.reason(name))
     if role == "interactions":
         event = mapping.event or values["event"]
         if event is None:

@@ -12,9 +12,10 @@ Every layout is read into the same canonical tables:
 
 Validation is shared by all layouts. A rating row is quarantined for a wrong number of
 fields, a missing user or item id, a non-numeric rating, a rating off the layout's star
-scale (out of range, or not a whole/half star), a non-integer or negative timestamp, or a
-repeated (user, item) pair (the later row). A rating whose user or item is missing from the
-user/item file is kept with a note, and a bare user/item row is added so nothing is lost.
+scale (out of range, or not a whole/half star), a non-integer timestamp or one outside
+1970..2100, or a repeated (user, item) pair (the later row). A rating whose user or item
+is missing from the user/item file is kept with a note, and a bare user/item row is added
+so nothing is lost.
 Item and user rows are quarantined for a missing or duplicate id and for bad attribute values;
 an unreadable year is set to null with a note instead.
 

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from mtlrec.data.read_report import FileTally, ReadReport
+from mtlrec.data.schema import INT64_MAX, TIMESTAMP_RANGE
 from mtlrec.data.sources.base import FORMATS
 from mtlrec.data.sources.movielens.common import (
     GENDERS,
@@ -163,7 +164,7 @@ def read_100k_user(path: Path, report: ReadReport) -> pl.DataFrame:
 def read_atomic_inter(path: Path, report: ReadReport) -> pl.DataFrame:
     """RecBole ``.inter`` (header ``user_id:token item_id:token rating:float ...``)."""
     tally = report.tally(path)
-    rows = _header_rows(path, tally, _tab_records(path), ATOMIC_INTER_COLUMNS, _atomic_name)
+    rows = _header_rows(path, tally, _tab_records(path, tally), ATOMIC_INTER_COLUMNS, _atomic_name)
     return _read_ratings(rows, tally, WHOLE_STARS)
 
 
@@ -171,7 +172,7 @@ def read_atomic_inter(path: Path, report: ReadReport) -> pl.DataFrame:
 def read_atomic_item(path: Path, report: ReadReport) -> pl.DataFrame:
     """RecBole ``.item`` (``item_id movie_title release_year class``) as items."""
     tally = report.tally(path)
-    rows = _header_rows(path, tally, _tab_records(path), ATOMIC_ITEM_COLUMNS, _atomic_name)
+    rows = _header_rows(path, tally, _tab_records(path, tally), ATOMIC_ITEM_COLUMNS, _atomic_name)
     return _read_entities(rows, tally, "item_id", "item", ITEM_COLUMNS, _item_atomic)
 
 
@@ -179,7 +180,7 @@ def read_atomic_item(path: Path, report: ReadReport) -> pl.DataFrame:
 def read_atomic_user(path: Path, report: ReadReport) -> pl.DataFrame:
     """RecBole ``.user`` (``user_id age gender occupation zip_code``) as users."""
     tally = report.tally(path)
-    rows = _header_rows(path, tally, _tab_records(path), ATOMIC_USER_COLUMNS, _atomic_name)
+    rows = _header_rows(path, tally, _tab_records(path, tally), ATOMIC_USER_COLUMNS, _atomic_name)
     return _read_entities(rows, tally, "user_id", "user", USER_COLUMNS, _user_with_names)
 
 
@@ -210,7 +211,7 @@ def read_1m_users(path: Path, report: ReadReport) -> pl.DataFrame:
 def read_latest_ratings(path: Path, report: ReadReport) -> pl.DataFrame:
     """latest ``ratings.csv`` (``userId,movieId,rating,timestamp``; half stars)."""
     tally = report.tally(path)
-    rows = _header_rows(path, tally, _csv_records(path), LATEST_RATING_COLUMNS)
+    rows = _header_rows(path, tally, _csv_records(path, tally), LATEST_RATING_COLUMNS)
     return _read_ratings(rows, tally, HALF_STARS)
 
 
@@ -218,7 +219,7 @@ def read_latest_ratings(path: Path, report: ReadReport) -> pl.DataFrame:
 def read_latest_movies(path: Path, report: ReadReport) -> pl.DataFrame:
     """latest ``movies.csv`` (``movieId,title,genres``, quoted titles) as items."""
     tally = report.tally(path)
-    rows = _header_rows(path, tally, _csv_records(path), LATEST_MOVIE_COLUMNS)
+    rows = _header_rows(path, tally, _csv_records(path, tally), LATEST_MOVIE_COLUMNS)
     return _read_entities(rows, tally, "item_id", "item", ITEM_COLUMNS, _item_with_pipe_genres)
 
 
@@ -231,7 +232,7 @@ def read_latest_tags(path: Path, report: ReadReport) -> pl.DataFrame:
     items: list[str] = []
     tags: list[str] = []
     for line_number, raw, fields in _header_rows(
-        path, tally, _csv_records(path), LATEST_TAG_COLUMNS
+        path, tally, _csv_records(path, tally), LATEST_TAG_COLUMNS
     ):
         stamp = _int(fields["timestamp"])
         if not fields["user_id"]:
@@ -240,8 +241,10 @@ def read_latest_tags(path: Path, report: ReadReport) -> pl.DataFrame:
             tally.quarantine(line_number, "item_id", "missing item id", raw)
         elif not fields["tag"]:
             tally.quarantine(line_number, "tag", "empty tag", raw)
-        elif stamp is None or stamp < 0:
+        elif stamp is None:
             tally.quarantine(line_number, "timestamp", "bad timestamp", raw)
+        elif not TIMESTAMP_RANGE.contains(stamp):
+            tally.quarantine(line_number, "timestamp", TIMESTAMP_RANGE.reason("timestamp"), raw)
         else:
             items.append(fields["item_id"])
             tags.append(fields["tag"])
@@ -267,12 +270,12 @@ def read_latest_links(path: Path, report: ReadReport) -> pl.DataFrame:
         if not imdb:
             tally.note("missing imdbId")
         tmdb = _int(fields["tmdb_id"]) if fields["tmdb_id"] else None
-        if fields["tmdb_id"] and (tmdb is None or tmdb < 0):
+        if fields["tmdb_id"] and (tmdb is None or not 0 <= tmdb <= INT64_MAX):
             raise _RowError("tmdbId", "bad tmdbId")
         if tmdb is None:
             tally.note("missing tmdbId")
         return {"imdb_id": imdb or None, "tmdb_id": tmdb}
 
-    rows = _header_rows(path, tally, _csv_records(path), LATEST_LINK_COLUMNS)
+    rows = _header_rows(path, tally, _csv_records(path, tally), LATEST_LINK_COLUMNS)
     schema = {"item_id": pl.String(), "imdb_id": pl.String(), "tmdb_id": pl.Int64()}
     return _read_entities(rows, tally, "item_id", "item", schema, convert)

@@ -7,7 +7,6 @@ repeated ids and bad values.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,8 +15,13 @@ from typing import Any
 import polars as pl
 
 from mtlrec.data.read_report import DataFormatError, FileTally
-from mtlrec.data.schema import INTERACTION_SCHEMA, conform
-from mtlrec.data.sources.base import numbered_lines, open_text
+from mtlrec.data.schema import INTERACTION_SCHEMA, TIMESTAMP_RANGE, conform
+from mtlrec.data.sources.base import (
+    delimited_records,
+    not_text_reason,
+    numbered_lines,
+    undecodable,
+)
 from mtlrec.data.sources.movielens.common import StarScale, _int, _RowError
 
 # -------------------------------------------------------------------------- row readers
@@ -29,8 +33,9 @@ Row = tuple[int, str, dict[str, str]]
 def _split_rows(
     path: Path, tally: FileTally, separator: str, names: Sequence[str], encoding: str = "utf-8"
 ) -> Iterator[Row]:
-    """Rows of a headerless delimited file; a line with the wrong field count is quarantined."""
-    for line_number, line in numbered_lines(path, encoding):
+    """Rows of a headerless delimited file; a line with the wrong field count, or with bytes
+    that are not text in ``encoding``, is quarantined."""
+    for line_number, line in numbered_lines(path, encoding, tally=tally):
         parts = line.split(separator)
         if len(parts) != len(names):
             tally.quarantine(line_number, "<line>", "wrong number of fields", line)
@@ -38,41 +43,40 @@ def _split_rows(
         yield line_number, line, dict(zip(names, (p.strip() for p in parts), strict=True))
 
 
-def _csv_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str, list[str]]]:
+def _csv_records(
+    path: Path, tally: FileTally, encoding: str = "utf-8"
+) -> Iterator[tuple[int, str, list[str]]]:
     """``(first line number, raw text, fields)`` of every non-blank CSV record.
 
     Quoted fields may contain commas, quotes and newlines; the raw text of a record spanning
-    several lines is those lines joined.
+    several lines is those lines joined. A record after the first (the header) with bytes
+    that are not text in ``encoding``, or that the csv module cannot read, is quarantined;
+    such a header raises :class:`DataFormatError` naming its line.
     """
-    physical: list[str] = []
-    line_number = 0
-
-    def lines(handle: Iterable[str]) -> Iterator[str]:
-        nonlocal line_number
-        for text in handle:
-            line_number += 1
-            physical.append(text.rstrip("\r\n"))
-            yield text
-
-    try:
-        with open_text(path, encoding) as handle:
-            for fields in csv.reader(lines(handle)):
-                first = line_number - len(physical) + 1
-                raw = "\n".join(physical)
-                physical.clear()
-                if fields and any(f.strip() for f in fields):
-                    yield first, raw, fields
-    except UnicodeDecodeError as error:
-        raise DataFormatError(
-            path, None, f"not valid {encoding} text ({error.reason})", line=line_number + 1
-        ) from None
-    except csv.Error as error:
-        raise DataFormatError(path, None, f"broken CSV ({error})", line=line_number) from None
+    header_seen = False
+    for record in delimited_records(path, ",", encoding):
+        problem = record.problem
+        if problem is None and undecodable(record.raw):
+            problem = not_text_reason(encoding)
+        if problem is None and not any(field.strip() for field in record.fields):
+            continue
+        if problem is not None:
+            if not header_seen:
+                raise DataFormatError(path, None, f"header: {problem}", line=record.line)
+            tally.quarantine(record.line, "<line>", problem, record.raw)
+            continue
+        header_seen = True
+        yield record.line, record.raw, record.fields
 
 
-def _tab_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str, list[str]]]:
-    """``(line number, line, fields)`` of a tab-separated file with a header line."""
-    for line_number, line in numbered_lines(path, encoding):
+def _tab_records(
+    path: Path, tally: FileTally, encoding: str = "utf-8"
+) -> Iterator[tuple[int, str, list[str]]]:
+    """``(line number, line, fields)`` of a tab-separated file with a header line.
+
+    A data line with bytes that are not text in ``encoding`` is quarantined.
+    """
+    for line_number, line in numbered_lines(path, encoding, tally=tally, header=True):
         yield line_number, line, line.split("\t")
 
 
@@ -166,8 +170,10 @@ class _Ratings:
         if problem is not None:
             raise _RowError("rating", problem)
         timestamp = _int(fields["timestamp"])
-        if timestamp is None or timestamp < 0:
+        if timestamp is None:
             raise _RowError("timestamp", "bad timestamp")
+        if not TIMESTAMP_RANGE.contains(timestamp):
+            raise _RowError("timestamp", TIMESTAMP_RANGE.reason("timestamp"))
         return user, item, value, timestamp
 
     def frame(self) -> pl.DataFrame:
