@@ -397,3 +397,29 @@ def test_a_log_line_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
         signal.signal(signal.SIGXFSZ, previous)
     assert log.read_bytes() == before
     assert str(caught.value) == f"cannot write {log}: file too large"
+
+
+class KernelsSeen(Callback):
+    """Records whether deterministic kernels are on while each epoch trains."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def on_epoch_start(self, trainer: Trainer, state: Any) -> None:
+        self.seen.append(torch.are_deterministic_algorithms_enabled())
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_training_uses_deterministic_kernels_as_set_and_restores_the_setting(
+    toy: Callable[..., Any], deterministic: bool
+) -> None:
+    """Multi-threaded CPU backward kernels add in varying order: a seeded run repeats only
+    with deterministic kernels (on by default), and the process's setting comes back."""
+    examples, tables = toy(n=64)
+    seen = KernelsSeen()
+    trainer = trainer_for(model_for(tables), 2, callbacks=[seen], deterministic=deterministic)
+    assert not torch.are_deterministic_algorithms_enabled()
+    trainer.fit(loader(examples, negatives=False))
+    assert seen.seen == [deterministic, deterministic]
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert TrainerSettings.from_config(TrainingConfig()).deterministic  # the default

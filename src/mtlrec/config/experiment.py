@@ -140,6 +140,9 @@ class TrainingConfig(StrictModel):
     accumulate: int = Field(default=1, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str = "cpu"
+    # deterministic kernels: a seeded run repeats exactly on the same machine and thread
+    # count (training.seeding.deterministic_kernels; about 3% slower on CPU)
+    deterministic: bool = True
     early_stopping: EarlyStoppingConfig | None = None
     refit_heads: RefitHeadsConfig | None = None
     negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)

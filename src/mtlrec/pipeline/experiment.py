@@ -40,6 +40,7 @@ from mtlrec.training.callbacks import (
     TensorBoardLogger,
 )
 from mtlrec.training.loader import ExampleLoader, NegativeConfig
+from mtlrec.training.seeding import deterministic_kernels
 from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting.base import weighting_for_tasks
 
@@ -221,7 +222,8 @@ def run_experiment(
     data.timings["data_s"] = time.perf_counter() - start
     write_prepared_record(data, run_dir)
     start = time.perf_counter()
-    model, trainer, evaluate = _train(config, data, run_dir, resume)
+    with deterministic_kernels(config.training.deterministic):  # the head refit too
+        model, trainer, evaluate = _train(config, data, run_dir, resume)
     data.timings["train_s"] = time.perf_counter() - start
     with atomic_file(run_dir / "model.pt") as handle:
         torch.save(model.state_dict(), handle)

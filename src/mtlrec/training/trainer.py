@@ -26,7 +26,12 @@ from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.multitask import TaskModel
 from mtlrec.training.callbacks import Callback
 from mtlrec.training.optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler
-from mtlrec.training.seeding import rng_state, seed_everything, set_rng_state
+from mtlrec.training.seeding import (
+    deterministic_kernels,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from mtlrec.weighting import Weighting, WeightingContext, weighted_backward
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -89,6 +94,7 @@ class TrainerSettings:
     precision: Precision = "fp32"
     device: str = "cpu"
     seed: int = 0
+    deterministic: bool = True
     monitor: str | None = None
     mode: Literal["min", "max"] = "max"
     restore_best: bool = True
@@ -114,6 +120,7 @@ class TrainerSettings:
             precision=training.precision,
             device=training.device,
             seed=seed,
+            deterministic=training.deterministic,
             monitor=stopping.monitor if stopping is not None else None,
             mode=stopping.mode if stopping is not None else "max",
         )
@@ -213,7 +220,14 @@ class Trainer:
         validate: Validate | None = None,
         resume_from: Path | None = None,
     ) -> TrainState:
-        """Train for the configured epochs (or until a callback stops), then restore the best."""
+        """Train for the configured epochs (or until a callback stops), then restore the best
+        (with deterministic kernels when ``settings.deterministic``)."""
+        with deterministic_kernels(self.settings.deterministic):
+            return self._fit(train, validate, resume_from)
+
+    def _fit(
+        self, train: BatchSource, validate: Validate | None, resume_from: Path | None
+    ) -> TrainState:
         seed_everything(self.settings.seed)
         self._setup(-(-len(train) // self.settings.accumulate))
         if resume_from is not None:
