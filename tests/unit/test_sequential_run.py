@@ -50,7 +50,9 @@ def assert_states_score_as_histories(run_dir: Path, settings: object) -> None:
     model = run.model.eval()
     aux = [t for t in model.specs if t != params.retrieval_task]
     for split in (1, 2):
-        outputs, labels, _ = held_out_outputs(run.data, model, seq, params, split, aux)
+        outputs, labels, _ = held_out_outputs(
+            run.data, model, seq, params, split, aux, batch_size=5
+        )
         batches = held_out_batches(
             run.data.examples, seq.histories[split], split, params.scoring_len,
             params.retrieval_task, aux, batch_size=7, review_text=seq.review_text,

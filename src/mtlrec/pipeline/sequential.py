@@ -283,25 +283,33 @@ def held_out_outputs(
     split: int,
     tasks: Sequence[str],
     states: UserStates | None = None,
+    batch_size: int = 4096,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
     """The model's outputs of ``tasks`` on every held-out example of ``split`` (index in
     :data:`SPLITS`), each scored after its user's earlier history (``states``: those
-    states, computed here when None), with the labels and masks: three
-    ``task -> (N_split, ...)`` dicts in example order."""
+    states, computed here when None; heads run ``batch_size`` examples at a time), with the
+    labels and masks: three ``task -> (N_split, ...)`` dicts in example order."""
     examples = data.examples
     rows = torch.from_numpy(np.flatnonzero(examples.split.numpy() == split))
     users = examples.features["user_row"][rows].numpy()
     if states is None:
         states = user_states(model, seq.histories[split], users, params.scoring_len)
     item_rows = examples.features["item_row"][rows]
+    outputs: dict[str, list[Tensor]] = {t: [] for t in tasks}
     with torch.inference_mode():
         model.eval()
         items = model.items()
-        state = states.of(users)
-        review = seq.review_text[rows] if seq.review_text is not None else None
-        predicted = model.head_outputs(state, items[item_rows], item_rows, tasks, review)
+        for at in range(0, len(rows), batch_size):  # memory bounded by the chunk
+            part = slice(at, at + batch_size)
+            review = seq.review_text[rows[part]] if seq.review_text is not None else None
+            targets = item_rows[part]
+            predicted = model.head_outputs(
+                states.of(users[part]), items[targets], targets, tasks, review
+            )
+            for task in tasks:
+                outputs[task].append(predicted[task].float())
     return (
-        {t: predicted[t].float() for t in tasks},
+        {t: torch.cat(v) if v else torch.zeros(0) for t, v in outputs.items()},
         {t: examples.labels[t][rows] for t in tasks},
         {t: examples.masks[t][rows] for t in tasks},
     )
