@@ -93,11 +93,15 @@ def restrict(data: RunData, tasks: list[str]) -> RunData:
 
 def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
     """Train and test one variant; a run folder that already holds its result (same
-    config) is read back, so an interrupted benchmark resumes."""
+    config, fields added since at their defaults) is read back, so an interrupted
+    benchmark resumes."""
     saved = run_dir / "mtl_vs_stl_result.json"
     if saved.is_file():
         done = json.loads(saved.read_text())
-        if done.get("config") == config.model_dump(mode="json"):
+        # the saved config read through today's model: a field added since takes its
+        # default, so adding one does not retrain every finished run
+        same = ExperimentConfig.model_validate(done.get("config", {})).model_dump(mode="json")
+        if same == config.model_dump(mode="json"):
             return dict(done["result"])
     result = _train_and_test(config, data, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
