@@ -371,6 +371,32 @@ def request_bodies(
             yield {"user_id": rng.choice(users), "k": k}
 
 
+def add_request_mix_arguments(parser: Any) -> None:
+    """The request options both service benchmarks take: ``--k``, ``--cold-share``,
+    ``--anonymous-share``, ``--timeout`` (per request, seconds) and ``--seed``."""
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--cold-share", type=float, default=0.1)
+    parser.add_argument("--anonymous-share", type=float, default=0.05)
+    parser.add_argument("--timeout", type=float, default=5.0, help="per request, seconds")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def bodies_for(
+    args: Any, users: list[str], items: list[str], n: int, seed: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """:func:`request_bodies` with the request mix of ``args``
+    (:func:`add_request_mix_arguments`); ``seed`` defaults to ``args.seed``."""
+    return request_bodies(
+        users,
+        items,
+        n,
+        k=args.k,
+        cold_share=args.cold_share,
+        anonymous_share=args.anonymous_share,
+        seed=args.seed if seed is None else seed,
+    )
+
+
 async def drive(
     client: Any,
     bodies: Iterable[dict[str, Any]],

@@ -52,6 +52,8 @@ from serve_bench import (
     ROOT,
     Service,
     achieved_rate,
+    add_request_mix_arguments,
+    bodies_for,
     catalogue,
     check_artifact,
     cpu_seconds,
@@ -61,7 +63,6 @@ from serve_bench import (
     machine,
     percentiles,
     point_failures,
-    request_bodies,
     rss_bytes,
     serve,
     server_count,
@@ -85,18 +86,6 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _bodies(args: argparse.Namespace, users: list[str], items: list[str], n: int) -> Any:
-    return request_bodies(
-        users,
-        items,
-        n,
-        k=args.k,
-        cold_share=args.cold_share,
-        anonymous_share=args.anonymous_share,
-        seed=args.seed,
-    )
-
-
 async def _metrics_count(client: httpx.AsyncClient) -> float:
     return server_count((await client.get("/metrics")).text)
 
@@ -112,10 +101,10 @@ async def _point(
 ) -> dict[str, Any]:
     """Warm up at ``rate``, then measure ``--duration`` seconds of it: one point."""
     load_before = os.getloadavg()
-    await drive(client, _bodies(args, users, items, int(args.warmup * rate)), rate)
+    await drive(client, bodies_for(args, users, items, int(args.warmup * rate)), rate)
     counted_before = await _metrics_count(client) if workers == 1 else None
     cpu_before, client_before = cpu_seconds(service.pid), time.process_time()
-    results = await drive(client, _bodies(args, users, items, int(args.duration * rate)), rate)
+    results = await drive(client, bodies_for(args, users, items, int(args.duration * rate)), rate)
     cpu_used = cpu_seconds(service.pid) - cpu_before
     client_used = time.process_time() - client_before
     # /metrics is one process's: with several workers it counts only the one answering
@@ -197,11 +186,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="recorded seconds a point")
     parser.add_argument("--warmup", type=float, default=5.0, help="unrecorded seconds first")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between sweep points")
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--cold-share", type=float, default=0.1)
-    parser.add_argument("--anonymous-share", type=float, default=0.05)
-    parser.add_argument("--timeout", type=float, default=5.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_request_mix_arguments(parser)
     parser.add_argument("--goal-p99-ms", type=float, default=GOAL_P99_MS)
     parser.add_argument("--goal-rate", type=float, default=200.0, help="the sweep's goal rate")
     parser.add_argument("--resume", action="store_true", help="keep a sweep's measured points")

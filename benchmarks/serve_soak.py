@@ -45,6 +45,8 @@ from serve_bench import (
     ROOT,
     Record,
     Service,
+    add_request_mix_arguments,
+    bodies_for,
     catalogue,
     check_artifact,
     cpu_seconds,
@@ -54,7 +56,6 @@ from serve_bench import (
     memory_growth,
     per_window,
     percentiles,
-    request_bodies,
     rss_bytes,
     serve,
     write_results,
@@ -199,18 +200,11 @@ async def _soak(args: argparse.Namespace, service: Service, soak: Soak) -> None:
         soak.n_users = len(users)
         soak.rss_ready = rss_bytes(service.pid)
 
-        def bodies(n: int, seed: int) -> Any:
-            return request_bodies(
-                users,
-                items,
-                n,
-                k=args.k,
-                cold_share=args.cold_share,
-                anonymous_share=args.anonymous_share,
-                seed=seed,
-            )
-
-        await drive(client, bodies(int(args.warmup * args.rate), args.seed + 1), args.rate)
+        await drive(
+            client,
+            bodies_for(args, users, items, int(args.warmup * args.rate), args.seed + 1),
+            args.rate,
+        )
         await asyncio.sleep(1.0)  # the warm-up's last answers are out
         soak.rss_start = rss_bytes(service.pid)
         soak.cpu_start = cpu_seconds(service.pid)
@@ -221,7 +215,7 @@ async def _soak(args: argparse.Namespace, service: Service, soak: Soak) -> None:
             asyncio.create_task(
                 drive(
                     client,
-                    bodies(n, args.seed),
+                    bodies_for(args, users, items, n),
                     args.rate,
                     start=start,
                     on_result=soak.records.append,
@@ -261,12 +255,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30.0, help="unrecorded seconds first")
     parser.add_argument("--sample-every", type=float, default=5.0, help="memory sample period")
     parser.add_argument("--max-growth", type=float, default=0.05, help="memory growth goal")
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--cold-share", type=float, default=0.1)
-    parser.add_argument("--anonymous-share", type=float, default=0.05)
-    parser.add_argument("--timeout", type=float, default=5.0, help="per request, seconds")
+    add_request_mix_arguments(parser)
     parser.add_argument("--reload-timeout", type=float, default=120.0)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/serve_soak", help="no suffix"
     )

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +70,32 @@ def test_prepare_on_a_full_disk(
     assert list((tmp_path / "prepared").iterdir()) == []  # no folder, no temporary
 
 
+def assert_refused_into_read_only(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    name: str,
+    command: Callable[[Path], tuple[int, str]],
+) -> None:
+    """``command(out)`` into ``out`` inside a folder that refuses writes with ``code``:
+    a non-zero exit, one ``error:`` line naming ``out``, nothing left in the folder."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    make_read_only(monkeypatch, folder, code)
+    out = folder / name
+    exit_code, output = command(out)
+    assert exit_code != 0
+    assert error_lines(output) == [f"error: cannot write {out}: {ERRORS[code]}"]
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize("code", sorted(ERRORS), ids=errno.errorcode.get)
 def test_prepare_into_a_read_only_folder(
     code: int, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    make_read_only(monkeypatch, folder, code)
-    out = folder / "tiny"
-    exit_code, output = prepare(workspace, out)
-    assert exit_code != 0
-    assert error_lines(output) == [f"error: cannot write {out}: {ERRORS[code]}"]
-    assert list(folder.iterdir()) == []
+    assert_refused_into_read_only(
+        tmp_path, monkeypatch, code, "tiny", lambda out: prepare(workspace, out)
+    )
 
 
 # ------------------------------------------------------------------------------------- train
@@ -163,14 +178,9 @@ def test_export_on_a_full_disk(
 def test_export_into_a_read_only_folder(
     code: int, trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    make_read_only(monkeypatch, folder, code)
-    out = folder / "artifacts"
-    exit_code, output = export(trained, out)
-    assert exit_code != 0
-    assert error_lines(output) == [f"error: cannot write {out}: {ERRORS[code]}"]
-    assert list(folder.iterdir()) == []
+    assert_refused_into_read_only(
+        tmp_path, monkeypatch, code, "artifacts", lambda out: export(trained, out)
+    )
 
 
 def test_a_killed_exports_temporary_folder_is_swept_by_the_next_export(

@@ -378,7 +378,7 @@ class SequentialRecommender(TaskModel):
         Training drops whole history tokens; with training folds (see
         :meth:`set_training_folds`) and the windows' ``users`` ``(B,)``, training reads each
         user's out-of-fold weights."""
-        if self.item_item is None and self.item_item_scale is None:
+        if not self.reads_history_items:
             return 0.0
         if how == "whole" and not (self.training and self.token_dropout > 0):
             # a bag of tokens (B, N_tokens) x the weights (N_tokens, N): no (B, L, N) gather
