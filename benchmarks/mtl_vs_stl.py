@@ -75,12 +75,16 @@ def single_task(config: ExperimentConfig, task: str, kind: str | None) -> Experi
         metric, mode = PRIMARY[kind]
         stopping = stopping.model_copy(update={"monitor": f"valid/{task}/{metric}", "mode": mode})
     ranking = config.evaluation.ranking_task if config.evaluation.ranking_task == task else None
+    training = config.training.model_copy(update={"early_stopping": stopping})
+    if training.stages:  # one task has one stage: the same number of epochs, all on it
+        epochs = sum(stage.epochs for stage in training.stages)
+        training = training.model_copy(update={"stages": [], "epochs": epochs})
     return config.model_copy(
         update={
             "name": f"{config.name}-stl-{task}",
             "tasks": only,
             "weighting": weighting,
-            "training": config.training.model_copy(update={"early_stopping": stopping}),
+            "training": training,
             "evaluation": config.evaluation.model_copy(update={"ranking_task": ranking}),
         }
     )
@@ -126,6 +130,7 @@ def _train_and_test(config: ExperimentConfig, data: RunData, run_dir: Path) -> d
         "train_s": round(trained, 1),
         "epochs": trainer.state.epoch,
         "best_epoch": trainer.state.best_epoch,
+        "valid_best": trainer.state.best,  # the early-stopping metric at the best epoch
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
@@ -175,7 +180,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             f"## {dataset}",
             "",
-            f"`{block['config']}`, seeds {seeds} (paired t-test over seeds).",
+            f"`{block['config']}`"
+            + "".join(f" `--set {o}`" for o in block.get("overrides", []))
+            + f", seeds {seeds} (paired t-test over seeds).",
             "",
             "| task / metric | MTL | STL | MTL − STL | MTL/STL | paired t p | better |",
             "|---|---|---|---|---|---|---|",
@@ -200,6 +207,20 @@ def main() -> None:
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--cache-dir", type=Path, default=FetchSettings().cache_dir)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-mtl-vs-stl")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the presets (a candidate); the single-task twins are derived from it",
+    )
+    parser.add_argument(
+        "--label",
+        default="",
+        help="name of the overridden variant: its multi-task runs go to mtl-LABEL-SEED, so "
+        "the preset's runs stay; twins whose config is unchanged are read back",
+    )
     args = parser.parse_args()
     settings = FetchSettings(cache_dir=args.cache_dir, mirrors=(args.mirror,))
     console = Console()
@@ -214,7 +235,7 @@ def main() -> None:
         output["datasets"] = dict(json.loads(args.out.read_text()).get("datasets", {}))
     for dataset in args.datasets:
         overrides = [f"training.epochs={args.epochs}"] if args.epochs else []
-        base = load_config(ExperimentConfig, ROOT / PRESETS[dataset], overrides)
+        base = load_config(ExperimentConfig, ROOT / PRESETS[dataset], overrides + args.overrides)
         data = load_run_data(base, settings, console)
         runs: dict[str, dict[int, dict[str, Any]]] = {}
         variants = {"mtl": (base, data)}
@@ -228,13 +249,16 @@ def main() -> None:
         for seed in args.seeds:
             for name, (config, variant_data) in variants.items():
                 seeded = config.model_copy(update={"seed": seed})
-                result = run_one(seeded, variant_data, args.runs / dataset / f"{name}-{seed}")
+                folder = f"{name}-{args.label}-{seed}" if args.label and name == "mtl" else None
+                run_dir = args.runs / dataset / (folder or f"{name}-{seed}")
+                result = run_one(seeded, variant_data, run_dir)
                 runs.setdefault(name, {})[seed] = result
                 console.print(
                     f"{dataset} seed {seed} {name}: {result['train_s']}s, epochs {result['epochs']}"
                 )
         output["datasets"][dataset] = {
             "config": str(PRESETS[dataset]),
+            "overrides": args.overrides,
             "summary": summarise(runs, data, base.evaluation.ranking_task),
             "runs": runs,
             "text_timings_s": data.timings,

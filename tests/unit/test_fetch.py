@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mtlrec.core.atomic import owner_tag
 from mtlrec.data.catalog import DATASETS, resolve_dataset
 from mtlrec.data.fetch import (
     ArchiveMemberOrigin,
@@ -19,6 +20,7 @@ from mtlrec.data.fetch import (
     FileResolver,
     RemoteFile,
     UrlOrigin,
+    download_url,
     verify_checksum,
 )
 
@@ -71,7 +73,7 @@ def test_failed_download_is_reported_with_the_cause(tmp_path: Path) -> None:
     remote = RemoteFile("x.bin", UrlOrigin("http://nonexistent.invalid/x.bin"))
     with pytest.raises(DatasetUnavailableError, match="Fetching it failed"):
         resolver.resolve("ds", remote)
-    assert not list((tmp_path / "c").rglob("*.part"))
+    assert not list((tmp_path / "c").rglob(".*.tmp"))
 
 
 def test_archive_member_comes_from_a_local_archive(tmp_path: Path) -> None:
@@ -145,3 +147,16 @@ def test_catalog_has_the_datasets_of_shared_data() -> None:
         "retailrocket",
         "census-income",
     } <= set(DATASETS.names())
+
+
+def test_a_download_removes_the_part_file_of_a_killed_download(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"payload")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    pid, start, host = owner_tag().split("-")
+    left = cache / f".x.bin.{pid}-{int(start) + 7}-{host}.abcd1234.tmp"  # pid since reused
+    left.write_bytes(b"pay")
+    target = download_url(source.as_uri(), cache / "x.bin", None, timeout_s=5)
+    assert target.read_bytes() == b"payload"
+    assert [p.name for p in cache.iterdir()] == ["x.bin"]

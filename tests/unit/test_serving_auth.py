@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mtlrec.cli.main import app
+from mtlrec.core.atomic import owner_tag
 from mtlrec.serving.auth import KeyStore, add_key, hash_key, read_key_file, revoke_key
 from mtlrec.serving.middleware import mask_user_id
 
@@ -101,3 +102,16 @@ def test_api_keys_commands(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown scope" in bad.output
     gone = runner.invoke(app, ["api-keys", "revoke", str(path), "--name", "ci"])
     assert gone.exit_code == 0 and read_key_file(path).keys == []
+
+
+def test_a_killed_key_writers_temporary_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    add_key(path, "reader", ["recommend"])
+    pid, start, host = owner_tag().split("-")
+    # the temporary of a writer whose pid now belongs to another process (killed)
+    left = tmp_path / f".keys.json.{pid}-{int(start) + 7}-{host}.abcd1234.tmp"
+    left.write_text("{half")
+    revoke_key(path, "reader")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_key_file(path).keys == []

@@ -252,6 +252,7 @@ def test_settings_from_config_carry_every_training_setting() -> None:
             "accumulate": 2,
             "precision": "bf16",
             "early_stopping": {"monitor": "valid/score/rmse", "mode": "min"},
+            "ema": 0.9,
         }
     )
     settings = TrainerSettings.from_config(training, seed=4)
@@ -269,6 +270,7 @@ def test_settings_from_config_carry_every_training_setting() -> None:
         precision="bf16",
         device="cpu",
         seed=4,
+        ema=0.9,
         monitor="valid/score/rmse",
         mode="min",
     )

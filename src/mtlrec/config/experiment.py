@@ -143,6 +143,9 @@ class TrainingConfig(StrictModel):
     # deterministic kernels: a seeded run repeats exactly on the same machine and thread
     # count (training.seeding.deterministic_kernels; about 3% slower on CPU)
     deterministic: bool = True
+    # exponential moving average of the weights (decay per optimizer step, e.g. 0.99):
+    # validation, early stopping's best epoch and the final model use the average
+    ema: float | None = Field(default=None, gt=0, lt=1)
     early_stopping: EarlyStoppingConfig | None = None
     refit_heads: RefitHeadsConfig | None = None
     negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)

@@ -24,7 +24,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtlrec.core.atomic import atomic_file, reporting_write_errors
+from mtlrec.core.atomic import (
+    atomic_file,
+    reporting_write_errors,
+    sweep_stale,
+    temporary_prefix,
+)
 
 CHUNK = 1 << 20
 
@@ -123,7 +128,10 @@ def download_url(url: str, target: Path, checksum: str | None, timeout_s: float)
     read-only cache is a :class:`~mtlrec.core.atomic.WriteError` naming ``target``)."""
     with reporting_write_errors(target, ours=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
+        sweep_stale(target.parent)  # the parts of killed downloads
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, delete=False, prefix=temporary_prefix(target.name), suffix=".tmp"
+        ) as tmp:
             tmp_path = Path(tmp.name)
             try:
                 with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310

@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mtlrec.core.atomic import atomic_file
 
 Scope = Literal["recommend", "score", "users", "admin", "metrics"]
 SCOPES: tuple[Scope, ...] = ("recommend", "score", "users", "admin", "metrics")
@@ -140,12 +141,8 @@ def revoke_key(path: Path, name: str) -> None:
 
 
 def write_key_file(path: Path, keys: KeyFile) -> None:
-    """Write ``keys`` to ``path`` through a temporary file (mode 0600) and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(keys.model_dump_json(indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write ``keys`` to ``path`` atomically (:func:`~mtlrec.core.atomic.atomic_file`: a
+    temporary file of mode 0600, fsynced, then renamed; a killed writer's temporary is
+    removed by the next write)."""
+    with atomic_file(path) as handle:
+        handle.write((keys.model_dump_json(indent=2) + "\n").encode("utf-8"))

@@ -24,6 +24,7 @@ from mtlrec.core.atomic import atomic_file
 from mtlrec.core.types import Batch, TaskSpec
 from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.multitask import TaskModel
+from mtlrec.training.averaging import WeightAverage
 from mtlrec.training.callbacks import Callback
 from mtlrec.training.optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler
 from mtlrec.training.seeding import (
@@ -77,6 +78,9 @@ class TrainerSettings:
     ``stages`` (empty: one stage of ``max_epochs`` over every task) decide which tasks train
     in which epoch; with stages, the epochs run are their sum. ``monitor``/``mode`` name the
     validation metric that decides the best epoch (early stopping and best-weights restore).
+    ``ema``: the decay of an exponential moving average of the weights
+    (:class:`~mtlrec.training.averaging.WeightAverage`); validation, the best epoch's
+    weights and the final weights are then the average's.
     Build it from a run's config with :meth:`from_config`; change one field with
     :func:`dataclasses.replace`.
     """
@@ -98,6 +102,7 @@ class TrainerSettings:
     monitor: str | None = None
     mode: Literal["min", "max"] = "max"
     restore_best: bool = True
+    ema: float | None = None
 
     @classmethod
     def from_config(cls, training: TrainingConfig, seed: int = 0) -> TrainerSettings:
@@ -121,6 +126,7 @@ class TrainerSettings:
             device=training.device,
             seed=seed,
             deterministic=training.deterministic,
+            ema=training.ema,
             monitor=stopping.monitor if stopping is not None else None,
             mode=stopping.mode if stopping is not None else "max",
         )
@@ -160,6 +166,7 @@ class Trainer:
         self.scheduler: Any = None
         self.state = TrainState()
         self._best_weights: dict[str, Tensor] | None = None
+        self.average: WeightAverage | None = None
 
     # ------------------------------------------------------------------ helpers
     def active_tasks(self, epoch: int) -> tuple[str, ...]:
@@ -212,6 +219,8 @@ class Trainer:
             self.optimizer, total, settings.warmup_steps, settings.schedule
         )
         self.state.steps_per_epoch = steps_per_epoch
+        if settings.ema is not None:
+            self.average = WeightAverage(self.model, settings.ema)
 
     # ---------------------------------------------------------------- training
     def fit(
@@ -253,6 +262,8 @@ class Trainer:
             self._save_last()
         for callback in self.callbacks:
             callback.on_fit_end(self, self.state)
+        if self.average is not None:  # the final weights are the average (unless a best)
+            self.average.copy_to(self.model)
         self._restore_best()
         return self.state
 
@@ -301,6 +312,8 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.average is not None:
+            self.average.update(self.model)
         self.state.step += 1
         logs = {f"loss/{t}": float(v.detach()) for t, v in losses.items()}
         logs["loss"] = sum(logs.values())
@@ -316,7 +329,15 @@ class Trainer:
 
         ``throughput`` (``train/epoch_s``, ``train/samples_per_s``: the training pass only,
         validation not counted) joins the validation metrics in the history and the
-        callbacks' epoch metrics."""
+        callbacks' epoch metrics. With a weight average, the average is validated (and kept
+        as the best weights)."""
+        average = self.average
+        with average.swapped_in(self.model) if average else contextlib.nullcontext():
+            return self._validate_epoch(validate, throughput)
+
+    def _validate_epoch(
+        self, validate: Validate | None, throughput: Mapping[str, float]
+    ) -> dict[str, float]:
         metrics = validate(self.model) if validate is not None else {}
         metrics = {**metrics, **throughput}
         self.state.improved = False
@@ -348,6 +369,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
             "state": self.state.__dict__.copy(),
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
             "rng": rng_state(),
@@ -362,6 +384,10 @@ class Trainer:
         self.optimizer.load_state_dict(data["optimizer"])
         self.scheduler.load_state_dict(data["scheduler"])
         self.scaler.load_state_dict(data["scaler"])
+        if self.average is not None:
+            if data.get("average") is None:
+                raise ValueError(f"{path}: the checkpoint has no weight average (training.ema)")
+            self.average.load_state_dict(data["average"])
         self.state = TrainState(**data["state"])
         self.state.should_stop = False  # resuming means going on from this epoch boundary
         for callback in self.callbacks:
