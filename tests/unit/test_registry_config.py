@@ -108,3 +108,28 @@ def test_experiment_data_gets_the_catalog_defaults_so_the_cache_key_is_honest() 
     assert (config.data.split.strategy, config.data.split.seed) == ("leave_one_out", 3)
     assert config.data.labels is not None
     assert "interest" in {label.name for label in config.data.labels}
+
+
+def test_an_open_last_stage_runs_the_rest_of_the_epochs() -> None:
+    from mtlrec.config.experiment import TrainingConfig
+
+    stages = [{"epochs": 10}, {"tasks": ["interest"]}]
+    training = TrainingConfig.model_validate({"epochs": 35, "stages": stages})
+    assert [(s.epochs, s.tasks) for s in training.stages] == [(10, None), (25, ["interest"])]
+    with pytest.raises(ValueError, match="only the last stage may leave out epochs"):
+        TrainingConfig.model_validate({"epochs": 35, "stages": [{}, {"epochs": 3}]})
+    with pytest.raises(ValueError, match="none are left for the last stage"):
+        TrainingConfig.model_validate({"epochs": 10, "stages": stages})
+
+
+def test_a_stage_naming_an_unknown_task_is_refused(tmp_path: Path) -> None:
+    from mtlrec.config.experiment import ExperimentConfig
+
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "data: {dataset: {name: ml-100k}}\n"
+        "tasks: {interest: {}, rating: {loss: mse}}\n"
+        "training: {stages: [{epochs: 2}, {tasks: [intrest]}], epochs: 5}\n"
+    )
+    with pytest.raises(ConfigError, match=r"training.stages\[1\].tasks: \['intrest'\]"):
+        load_config(ExperimentConfig, path)

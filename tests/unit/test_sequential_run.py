@@ -15,7 +15,7 @@ from mtlrec.config.fusion import FusionConfig
 from mtlrec.export.artifact import load_artifact
 from mtlrec.export.run import ExportOptions, export_trained
 from mtlrec.export.write import write_artifact
-from mtlrec.models.sequential_factory import sequential_params
+from mtlrec.models.sequential_factory import sequential_head_scorer, sequential_params
 from mtlrec.pipeline.experiment import evaluate_saved_run
 from mtlrec.pipeline.fuse import fuse_run, load_fused_run
 from mtlrec.pipeline.recommend import recommend_rows
@@ -226,6 +226,17 @@ def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
 
     served = ServingModel(artifact)
     assert served.tasks == ["interest", "rating"] and served.ranking_task == "interest"
+    # the service computes the item vectors once; its scores equal a fresh computation's
+    pairs = (np.full(8, 3), np.arange(8))
+    kept = served.heads.known(*pairs)
+    fresh = sequential_head_scorer(
+        artifact.model,
+        artifact.histories,
+        SEQUENTIAL["params"]["max_len"],
+        served.tasks,  # type: ignore[index]
+    )(*pairs)
+    for task in served.tasks:
+        np.testing.assert_allclose(kept[task], fresh[task], rtol=1e-5, atol=1e-6)
     user = artifact.parts.entities.user_ids[3]
     response = served.recommend(RecommendRequest(user_id=user, k=5))
     assert response.strategy == "model" and len(response.items) == 5

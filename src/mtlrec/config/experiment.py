@@ -88,9 +88,11 @@ class ModelConfig(StrictModel):
 
 
 class StageConfig(StrictModel):
-    """Staged training: train ``tasks`` (None: all) for ``epochs`` epochs."""
+    """Staged training: train ``tasks`` (None: all) for ``epochs`` epochs; the last stage may
+    leave ``epochs`` out: it runs the rest of ``training.epochs`` (so ``--set
+    training.epochs=N`` still bounds a staged run)."""
 
-    epochs: int = Field(ge=1)
+    epochs: int | None = Field(default=None, ge=1)
     tasks: list[str] | None = None
 
 
@@ -151,6 +153,27 @@ class TrainingConfig(StrictModel):
     negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)
     eval_negatives: int = Field(default=1, ge=0)
 
+    @model_validator(mode="after")
+    def _open_last_stage(self) -> TrainingConfig:
+        """Give a last stage without ``epochs`` the rest of ``epochs`` (every stage then
+        has its epochs; with stages, the epochs run are their sum)."""
+        open_stages = [i for i, stage in enumerate(self.stages) if stage.epochs is None]
+        if not open_stages:
+            return self
+        if open_stages != [len(self.stages) - 1]:
+            raise ValueError(
+                "training.stages: only the last stage may leave out epochs "
+                "(it runs the rest of training.epochs)"
+            )
+        fixed = sum(stage.epochs or 0 for stage in self.stages[:-1])
+        if self.epochs - fixed < 1:
+            raise ValueError(
+                f"training.stages: the stages before the last take {fixed} epochs of "
+                f"training.epochs {self.epochs}; none are left for the last stage"
+            )
+        last = self.stages[-1].model_copy(update={"epochs": self.epochs - fixed})
+        return self.model_copy(update={"stages": [*self.stages[:-1], last]})
+
 
 class EvaluationConfig(StrictModel):
     """Which task's output ranks items (full ranking over all items), at which cut-offs."""
@@ -187,4 +210,17 @@ class ExperimentConfig(StrictModel):
         task = self.evaluation.ranking_task
         if task is not None and self.tasks is not None and task not in self.tasks:
             raise ValueError(f"evaluation.ranking_task {task!r} is not one of the tasks")
+        return self
+
+    @model_validator(mode="after")
+    def _stage_tasks_are_tasks(self) -> ExperimentConfig:
+        if self.tasks is None:
+            return self
+        for number, stage in enumerate(self.training.stages):
+            unknown = sorted(set(stage.tasks or ()) - set(self.tasks))
+            if unknown:
+                raise ValueError(
+                    f"training.stages[{number}].tasks: {unknown} are not tasks of this run "
+                    f"(tasks: {sorted(self.tasks)})"
+                )
         return self

@@ -616,13 +616,16 @@ class SequentialRecommender(TaskModel):
         the interaction happened)."""
         return [self.retrieval_task, *(t for t in self.heads if self.task_inputs[t] != "review")]
 
-    def pair_outputs(self, history: Tensor, users: Tensor, item_rows: Tensor) -> Predictions:
+    def pair_outputs(
+        self, history: Tensor, users: Tensor, item_rows: Tensor, items: Tensor | None = None
+    ) -> Predictions:
         """Outputs for ``P`` (user, item) pairs after each user's history: ``history``
         ``(U, L)`` tokens of ``U`` distinct users, ``users`` ``(P,)`` an index into them,
         ``item_rows`` ``(P,)``. The retrieval task gives the logit ``(P,)`` that
         :meth:`score_items` gives the pair; each task of :meth:`pair_tasks` its head output
-        ``(P,)`` or ``(P, C)``."""
-        items = self.items()  # (N, dim)
+        ``(P,)`` or ``(P, C)``. ``items``: every item's vector ``(N, dim)`` when the caller
+        keeps them (a model that no longer changes, as in serving); None: computed."""
+        items = self.items() if items is None else items  # (N, dim)
         states = self.states(history, items)[:, -1]  # (U, dim)
         state, item = states[users], items[item_rows]  # (P, dim) each
         logits = self.target_logits(state, item, item_rows)

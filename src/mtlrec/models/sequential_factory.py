@@ -160,17 +160,21 @@ def sequential_head_scorer(
     max_len: int,
     tasks: Sequence[str],
     batch_pairs: int = 65536,
+    item_vectors: torch.Tensor | None = None,
 ) -> HeadScorer:
     """The model as a :data:`HeadScorer` over (user row, item row) pairs: each user is
     encoded from ``histories`` (item rows, oldest first: what is known about the user where
     the pairs are scored; a user without one has the start token alone); the retrieval
     task's value is its logit (what ranking sorts by), every other task's the
-    :func:`head_value` of its head."""
+    :func:`head_value` of its head. ``item_vectors``: the eval-mode ``model.items()``
+    ``(N_items, dim)``, kept by a caller whose model no longer changes (serving); None:
+    computed on each call."""
     empty = np.zeros(0, dtype=np.int64)
 
     @torch.inference_mode()
     def score(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
-        model.eval()
+        if model.training:
+            model.eval()
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         out = {t: np.empty(len(users), dtype=np.float32) for t in tasks}
@@ -184,6 +188,7 @@ def sequential_head_scorer(
                 torch.from_numpy(tokens),
                 torch.from_numpy(index.reshape(-1)),
                 torch.from_numpy(items[part]),
+                item_vectors,
             )
             for task in tasks:
                 value = outputs[task].float()

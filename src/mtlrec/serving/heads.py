@@ -110,7 +110,11 @@ class SequentialHeadPredictor:
         self.histories = histories
         self.max_len = max_len
         self.scores_unknown_users = True
-        self._known = sequential_head_scorer(model, histories, max_len, self.tasks)
+        with torch.inference_mode():  # the served model does not change: computed once
+            self.item_vectors = self.model.items()  # (N_items, dim)
+        self._known = sequential_head_scorer(
+            model, histories, max_len, self.tasks, item_vectors=self.item_vectors
+        )
 
     def known(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
         """Values ``{task: (P,)}`` for known user rows ``users`` and item rows ``items``
@@ -121,7 +125,11 @@ class SequentialHeadPredictor:
         """Values ``{task: (P,)}`` after the item rows ``history`` ``(h,)`` (oldest first;
         may be empty) for item rows ``items`` ``(P,)``."""
         scorer = sequential_head_scorer(
-            self.model, {0: np.asarray(history, dtype=np.int64)}, self.max_len, self.tasks
+            self.model,
+            {0: np.asarray(history, dtype=np.int64)},
+            self.max_len,
+            self.tasks,
+            item_vectors=self.item_vectors,
         )
         return scorer(np.zeros(len(items), dtype=np.int64), np.asarray(items, dtype=np.int64))
 

@@ -118,7 +118,9 @@ class TrainerSettings:
             warmup_steps=training.warmup_steps,
             max_epochs=training.epochs,
             stages=tuple(
-                Stage(s.epochs, tuple(s.tasks) if s.tasks else None) for s in training.stages
+                # every stage has its epochs once validated (an open last stage is filled)
+                Stage(s.epochs or training.epochs, tuple(s.tasks) if s.tasks else None)
+                for s in training.stages
             ),
             grad_clip=training.grad_clip,
             accumulate=training.accumulate,
