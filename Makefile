@@ -7,7 +7,8 @@ export MTLREC_DATA_MIRRORS ?= $(abspath $(SHARED_DATA))
 # the cache is mtlrec's own default (~/.cache/mtlrec, or MTLREC_CACHE_DIR when set), the
 # same one the commands use when called directly
 
-.PHONY: install browser demo test test-fast lint bench serve-artifact bench-serve bench-soak clean
+.PHONY: install browser demo test test-fast lint bench serve-artifact bench-serve bench-soak \
+	serve-artifact-seq bench-serve-seq clean
 
 install: $(VENV)/.installed
 
@@ -106,6 +107,22 @@ bench-serve: serve-artifact
 bench-soak: serve-artifact
 	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_soak.py --minutes 30 --rate 50 --reload-every 60 \
 		--artifact $(SERVE_ARTIFACT)
+
+# The same sweep on the sequential multi-task model alone (configs/amazon-mi-sequential.yaml,
+# no fusion) -> benchmarks/results/serve_load_sweep_sequential.*. Its first training tunes
+# the LM on the review sentiment (cached after).
+SEQ_SERVE_RUN ?= runs/mi-seq-serve
+SEQ_SERVE_ARTIFACT = "$$(dirname "$$(ls $(SEQ_SERVE_RUN)-artifacts/*/manifest.json | tail -1)")"
+serve-artifact-seq: install
+	test -f $(SEQ_SERVE_RUN)/model.pt || $(VENV)/bin/mtlrec train \
+		--config configs/amazon-mi-sequential.yaml --out $(SEQ_SERVE_RUN)
+	ls $(SEQ_SERVE_RUN)-artifacts/*/manifest.json >/dev/null 2>&1 || $(VENV)/bin/mtlrec export \
+		$(SEQ_SERVE_RUN) --out $(SEQ_SERVE_RUN)-artifacts --name amazon-mi-seq
+
+bench-serve-seq: serve-artifact-seq
+	OMP_NUM_THREADS=1 $(PY) benchmarks/serve_load.py --rate 50 100 200 400 --workers 1 2 \
+		--duration 60 $(RESUME) --artifact $(SEQ_SERVE_ARTIFACT) \
+		--out benchmarks/results/serve_load_sweep_sequential
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .cache runs

@@ -216,6 +216,12 @@ def main() -> None:
         help="override the presets (a candidate); the single-task twins are derived from it",
     )
     parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="train only these variants (mtl, stl-TASK); the summary needs them all",
+    )
+    parser.add_argument(
         "--label",
         default="",
         help="name of the overridden variant: its multi-task runs go to mtl-LABEL-SEED, so "
@@ -248,6 +254,8 @@ def main() -> None:
             variants[f"stl-{retrieval}"] = (single_task(base, retrieval, None), restrict(data, []))
         for seed in args.seeds:
             for name, (config, variant_data) in variants.items():
+                if args.variants is not None and name not in args.variants:
+                    continue
                 seeded = config.model_copy(update={"seed": seed})
                 folder = f"{name}-{args.label}-{seed}" if args.label and name == "mtl" else None
                 run_dir = args.runs / dataset / (folder or f"{name}-{seed}")
@@ -256,6 +264,8 @@ def main() -> None:
                 console.print(
                     f"{dataset} seed {seed} {name}: {result['train_s']}s, epochs {result['epochs']}"
                 )
+        if args.variants is not None:  # a partial run: its runs are saved, no summary
+            continue
         output["datasets"][dataset] = {
             "config": str(PRESETS[dataset]),
             "overrides": args.overrides,

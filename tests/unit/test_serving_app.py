@@ -320,3 +320,19 @@ def test_serve_command_with_workers_gives_every_worker_the_same_settings_and_key
         assert one.post("/v1/admin/reload", json={"path": path}, headers=admin).status_code == 200
         names = [w.get("/readyz").json()["model_name"] for w in (one, two)]
         assert names == ["tiny-plain", "tiny-fused"]
+
+
+def test_a_reload_hands_the_old_models_memory_back_after_answering(
+    client: TestClient, tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtlrec.serving import routes
+    from mtlrec.serving.holder import return_freed_memory
+
+    assert return_freed_memory()  # glibc: malloc_trim is there
+    asked: list[str] = []
+    monkeypatch.setattr(routes, "return_freed_memory", lambda: asked.append("trim"))
+    refused = client.post("/v1/admin/reload", json={"path": "no-such-bundle"})
+    assert refused.status_code == 404 and asked == []  # nothing was replaced
+    answer = client.post("/v1/admin/reload", json={"path": str(tiny_serving.fused)})
+    assert answer.status_code == 200, answer.text
+    assert asked == ["trim"]

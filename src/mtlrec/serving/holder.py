@@ -10,6 +10,8 @@ current model in place.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtlrec.serving.engine import ServingModel
+
+
+def return_freed_memory() -> bool:
+    """Ask the C allocator to hand memory freed by a replaced model back to the system
+    (glibc's ``malloc_trim``); without it the resident size keeps the old model's peak after
+    every reload. Returns whether it could ask (False off glibc)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
 
 
 class NotReadyError(RuntimeError):

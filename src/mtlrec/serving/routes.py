@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader
 from mtlrec.serving.auth import KeyRecord, KeyStore, Scope
 from mtlrec.serving.engine import ServingModel, UnknownItemsError
 from mtlrec.serving.filters import FilterError
-from mtlrec.serving.holder import ModelHolder, NotReadyError
+from mtlrec.serving.holder import ModelHolder, NotReadyError, return_freed_memory
 from mtlrec.serving.metrics import CONTENT_TYPE, ServiceMetrics
 from mtlrec.serving.middleware import USER_STATE, mask_user_id
 from mtlrec.serving.schemas import (
@@ -257,9 +257,10 @@ def history(user_id: PathId, request: Request, model: Model) -> HistoryResponse:
     tags=["admin"],
     dependencies=[Depends(require("admin"))],
 )
-def reload(body: ReloadRequest, request: Request) -> ReloadResponse:
+def reload(body: ReloadRequest, request: Request, background: BackgroundTasks) -> ReloadResponse:
     """Load another artifact (inside the reload root) and serve it from now on; requests
-    in flight finish with the model they started with. A path outside the reload root is a
+    in flight finish with the model they started with (once the answer is sent, memory the
+    old model freed goes back to the system). A path outside the reload root is a
     403, a missing one (or one no file system can hold: a name over 255 bytes) a 404, one
     that does not load (not an artifact, damaged) a 409; the current model stays in all
     these cases. Messages name paths relative to the reload root, never the server's own."""
@@ -296,6 +297,7 @@ def reload(body: ReloadRequest, request: Request) -> ReloadResponse:
     assert reloaded is not None
     metrics.reloads.labels("ok").inc()
     metrics.set_model(reloaded.current)
+    background.add_task(return_freed_memory)
     return ReloadResponse(
         previous_version=reloaded.previous.version,
         version=reloaded.current.version,
