@@ -405,12 +405,15 @@ async def drive(
     start: float | None = None,
     on_result: Callable[[Record], None] | None = None,
     path: str = "/v1/recommend",
+    grace_s: float | None = None,
 ) -> list[Record]:
     """POST ``bodies[i]`` to ``path`` at ``start + i / rate`` (event-loop time; default:
     0.2 s from now), open loop. Each record: ``due_s`` (from ``start``), ``status`` (0 for a
     transport error, with ``error``), ``strategy``, ``latency_ms`` (from the due time),
     ``service_ms`` (from the send) and ``lag_ms`` (how late the client sent it);
-    ``on_result`` sees each record as it completes. Returns the records in due order."""
+    ``on_result`` sees each record as it completes. Returns the records in due order.
+    ``grace_s``: requests still unanswered that long after the last due time are cancelled
+    and recorded as errors (status 0), so an overloaded point ends."""
     import httpx
 
     loop = asyncio.get_running_loop()
@@ -435,13 +438,30 @@ async def drive(
         return record
 
     tasks = []
+    dues = []
     for i, body in enumerate(bodies):
         due = start + i / rate
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        dues.append(due)
         tasks.append(asyncio.create_task(one(due, body)))
-    return list(await asyncio.gather(*tasks))
+    if grace_s is None or not tasks:
+        return list(await asyncio.gather(*tasks))
+    # an overloaded point ends: what is unanswered grace_s after the last due time is an
+    # error (a client past its capacity could otherwise take many times the point's length)
+    await asyncio.wait(tasks, timeout=max(0.0, dues[-1] + grace_s - loop.time()))
+    records = []
+    for due, task in zip(dues, tasks, strict=True):
+        if task.done() and not task.cancelled():
+            records.append(task.result())
+            continue
+        task.cancel()
+        late: Record = {"due_s": round(due - start, 4), "lag_ms": 0.0, "status": 0}
+        late["error"] = f"not answered within {grace_s} s of the point's end"
+        late["latency_ms"] = late["service_ms"] = (loop.time() - due) * 1000
+        records.append(late)
+    return records
 
 
 def server_count(metrics: str) -> float:

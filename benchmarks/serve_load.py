@@ -101,10 +101,13 @@ async def _point(
 ) -> dict[str, Any]:
     """Warm up at ``rate``, then measure ``--duration`` seconds of it: one point."""
     load_before = os.getloadavg()
-    await drive(client, bodies_for(args, users, items, int(args.warmup * rate)), rate)
+    await drive(
+        client, bodies_for(args, users, items, int(args.warmup * rate)), rate, grace_s=args.timeout
+    )
     counted_before = await _metrics_count(client) if workers == 1 else None
     cpu_before, client_before = cpu_seconds(service.pid), time.process_time()
-    results = await drive(client, bodies_for(args, users, items, int(args.duration * rate)), rate)
+    bodies = bodies_for(args, users, items, int(args.duration * rate))
+    results = await drive(client, bodies, rate, grace_s=2 * args.timeout)
     cpu_used = cpu_seconds(service.pid) - cpu_before
     client_used = time.process_time() - client_before
     # /metrics is one process's: with several workers it counts only the one answering

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,29 @@ def test_drive_records_every_request_with_its_due_time_status_and_strategy() -> 
     assert "ConnectError" in records[2]["error"]
     for r in records:
         assert r["latency_ms"] >= r["service_ms"] >= 0  # latency counts from the due time
+
+
+def test_drive_ends_an_overloaded_point_after_its_grace_and_counts_the_rest() -> None:
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("user_id") == "slow":
+            await asyncio.sleep(30)  # far past the grace: the point must not wait for it
+        return httpx.Response(200, json={"strategy": "model", "items": []})
+
+    async def run() -> list[dict[str, Any]]:
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            loop = asyncio.get_running_loop()
+            bodies = [{"user_id": "a"}, {"user_id": "slow"}, {"user_id": "b"}]
+            return await serve_bench.drive(
+                client, iter(bodies), 100.0, start=loop.time(), grace_s=0.2
+            )
+
+    started = time.perf_counter()
+    records = asyncio.run(run())
+    assert time.perf_counter() - started < 5
+    assert [r["status"] for r in records] == [200, 0, 200]
+    assert "not answered within 0.2 s" in records[1]["error"]
+    assert records[1]["due_s"] == 0.01 and records[1]["latency_ms"] >= 190
 
 
 def _sweep_args(**changes: Any) -> argparse.Namespace:
