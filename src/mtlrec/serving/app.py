@@ -37,7 +37,7 @@ from mtlrec import __version__
 from mtlrec.export.artifact import load_artifact
 from mtlrec.serving.auth import KeyStore
 from mtlrec.serving.engine import ServingModel
-from mtlrec.serving.holder import ModelHolder
+from mtlrec.serving.holder import ModelHolder, limit_malloc_arenas
 from mtlrec.serving.metrics import ServiceMetrics
 from mtlrec.serving.middleware import ServiceMiddleware
 from mtlrec.serving.routes import auth_failure, metrics_router, router
@@ -120,6 +120,7 @@ def create_app(
 ) -> FastAPI:
     """The service for ``settings`` (see the module docstring). ``keys`` default to the
     settings' key file; ``holder`` to a new one loading ``settings.artifact`` now."""
+    limit_malloc_arenas()  # before the request threads: a bounded resident size
     keys = keys if keys is not None else KeyStore.from_file(settings.api_keys)
     metrics = ServiceMetrics()
     if holder is None:

@@ -20,16 +20,36 @@ from pathlib import Path
 
 from mtlrec.serving.engine import ServingModel
 
+M_ARENA_MAX = -8
+"""glibc's ``mallopt`` parameter for the most malloc arenas."""
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas (``mallopt(M_ARENA_MAX)``, as ``MALLOC_ARENA_MAX`` does):
+    each request thread of the service otherwise gets an arena of its own, and the resident
+    size creeps up as more threads have served. Call it before the threads start; returns
+    whether it could (False off glibc)."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
 
 def return_freed_memory() -> bool:
     """Ask the C allocator to hand memory freed by a replaced model back to the system
     (glibc's ``malloc_trim``); without it the resident size keeps the old model's peak after
     every reload. Returns whether it could ask (False off glibc)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError, TypeError):
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
