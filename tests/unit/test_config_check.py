@@ -224,16 +224,14 @@ def test_every_data_preset_passes_the_check(path: Path) -> None:
 
 
 def test_train_with_a_misspelled_weighting_fails_fast_and_writes_nothing(tmp_path: Path) -> None:
-    """The acceptance case of issue 11: fails in under 2 s of the command's own time,
-    before any data is read (no cache folder) or any run folder is created."""
+    """The acceptance case of issue 11: fails before any data is read (no cache folder) or
+    any run folder is created (its time, under 2 s, is benchmarks/config_check_speed.py's
+    to measure: a timed unit test flakes on a loaded machine)."""
     out, cache = tmp_path / "run", tmp_path / "cache"
     args = ["train", "--config", str(ML_100K), "--set", "weighting.name=pcgard"]
     args += ["--out", str(out), "--cache-dir", str(cache), "--offline"]
-    start = time.perf_counter()
     result = CliRunner().invoke(app, args)
-    seconds = time.perf_counter() - start
     assert result.exit_code == 2, result.output
-    assert seconds < 2.0
     assert not out.exists() and not cache.exists()
     message = " ".join(result.output.split())  # the console wraps long lines
     assert "--set weighting.name=pcgard" in message
