@@ -97,8 +97,9 @@ def restrict(data: RunData, tasks: list[str]) -> RunData:
 
 def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
     """Train and test one variant; a run folder that already holds its result (same
-    config, fields added since at their defaults) is read back, so an interrupted
-    benchmark resumes."""
+    config, fields added since at their defaults) is read back, and one holding an
+    interrupted run of the same config resumes from its last checkpoint, so an
+    interrupted benchmark resumes."""
     saved = run_dir / "mtl_vs_stl_result.json"
     if saved.is_file():
         done = json.loads(saved.read_text())
@@ -107,22 +108,35 @@ def run_one(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str,
         same = ExperimentConfig.model_validate(done.get("config", {})).model_dump(mode="json")
         if same == config.model_dump(mode="json"):
             return dict(done["result"])
-    result = _train_and_test(config, data, run_dir)
+    started = run_dir / "mtl_vs_stl_config.json"
+    dumped = config.model_dump(mode="json")
+    # an interrupted run of this very config resumes from its last checkpoint
+    resume = (
+        (run_dir / "checkpoints" / "last.pt").is_file()
+        and started.is_file()
+        and json.loads(started.read_text()) == dumped
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
+    started.write_text(json.dumps(dumped, default=str))
+    result = _train_and_test(config, data, run_dir, resume)
     saved.write_text(
         json.dumps({"config": config.model_dump(mode="json"), "result": result}, default=str)
     )
     return result
 
 
-def _train_and_test(config: ExperimentConfig, data: RunData, run_dir: Path) -> dict[str, Any]:
+def _train_and_test(
+    config: ExperimentConfig, data: RunData, run_dir: Path, resume: bool = False
+) -> dict[str, Any]:
+    """Train (``resume``: from the run's last checkpoint) and test one variant; a resumed
+    run's ``train_s`` counts the resumed part only."""
     start = time.perf_counter()
     if Architecture.of(config).sequential:
-        model, trainer, seq = train_sequential(config, data, run_dir, progress=False)
+        model, trainer, seq = train_sequential(config, data, run_dir, resume, progress=False)
         trained = time.perf_counter() - start
         results = evaluate_sequential(config, data, model, seq, ("test",))["test"]
     else:
-        model, trainer = train_model(config, data, run_dir, progress=False)
+        model, trainer = train_model(config, data, run_dir, resume, progress=False)
         trained = time.perf_counter() - start
         results = evaluate_run(config, data, model, splits=("test",))["test"]
     return {
