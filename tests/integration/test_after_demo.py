@@ -44,6 +44,7 @@ def test_the_readme_after_demo_block_runs_as_written(shared_data: Path, tmp_path
     demo = [
         "mtlrec", "train", "--config", str(ROOT / "configs" / "ml-100k-sequential.yaml"),
         "--out", "runs/ml-100k", "--set", "model.params.stride=25",  # as make demo
+        "--set", "training.ema=null",
         "--set", "training.epochs=1", "--set", "training.refit_heads.epochs=1",
     ]  # fmt: skip
     trained = subprocess.run(demo, cwd=tmp_path, env=env, capture_output=True, text=True)

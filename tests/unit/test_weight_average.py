@@ -16,10 +16,31 @@ from mtlrec.models import MultiTaskModel
 from mtlrec.training.averaging import WeightAverage
 
 
-def test_the_average_follows_the_ema_formula_and_swaps_back() -> None:
+def test_the_debiased_average_is_the_normalised_weighted_sum_of_every_step() -> None:
+    torch.manual_seed(0)
+    model, decay = nn.Linear(3, 2), 0.9
+    average = WeightAverage(model, decay=decay, debias=True)
+    steps: list[list[torch.Tensor]] = []
+    for _ in range(6):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        steps.append([p.detach().clone() for p in model.parameters()])
+        average.update(model)
+        t = len(steps)
+        # avg_t = sum_s decay**(t-s) (1-decay) w_s / (1 - decay**t)
+        shares = [decay ** (t - s) * (1 - decay) / (1 - decay**t) for s in range(1, t + 1)]
+        assert sum(shares) == pytest.approx(1.0)
+        with average.swapped_in(model):
+            for i, p in enumerate(model.parameters()):
+                expected = sum(share * w[i] for share, w in zip(shares, steps, strict=True))
+                torch.testing.assert_close(p.detach(), expected)
+
+
+def test_the_plain_average_follows_the_ema_formula_and_swaps_back() -> None:
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    average = WeightAverage(model, decay=0.75)
+    average = WeightAverage(model, decay=0.75)  # plain by default
     expected = [p.detach().clone() for p in model.parameters()]
     average.update(model)  # the first update copies the weights
     for _ in range(3):

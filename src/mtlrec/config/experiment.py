@@ -146,8 +146,12 @@ class TrainingConfig(StrictModel):
     # count (training.seeding.deterministic_kernels; about 3% slower on CPU)
     deterministic: bool = True
     # exponential moving average of the weights (decay per optimizer step, e.g. 0.99):
-    # validation, early stopping's best epoch and the final model use the average
+    # validation, early stopping's best epoch and the final model use the average;
+    # ema_debias: bias-corrected, with nothing left of the first steps' weights
+    # (training.averaging); false (the default, what the presets were chosen with):
+    # torch's plain EMA from the first step's weights
     ema: float | None = Field(default=None, gt=0, lt=1)
+    ema_debias: bool = False
     early_stopping: EarlyStoppingConfig | None = None
     refit_heads: RefitHeadsConfig | None = None
     negatives: NegativeSamplingConfig = Field(default_factory=NegativeSamplingConfig)

@@ -80,7 +80,8 @@ class TrainerSettings:
     validation metric that decides the best epoch (early stopping and best-weights restore).
     ``ema``: the decay of an exponential moving average of the weights
     (:class:`~mtlrec.training.averaging.WeightAverage`); validation, the best epoch's
-    weights and the final weights are then the average's.
+    weights and the final weights are then the average's (bias-corrected with
+    ``ema_debias``).
     Build it from a run's config with :meth:`from_config`; change one field with
     :func:`dataclasses.replace`.
     """
@@ -103,6 +104,7 @@ class TrainerSettings:
     mode: Literal["min", "max"] = "max"
     restore_best: bool = True
     ema: float | None = None
+    ema_debias: bool = False
 
     @classmethod
     def from_config(cls, training: TrainingConfig, seed: int = 0) -> TrainerSettings:
@@ -129,6 +131,7 @@ class TrainerSettings:
             seed=seed,
             deterministic=training.deterministic,
             ema=training.ema,
+            ema_debias=training.ema_debias,
             monitor=stopping.monitor if stopping is not None else None,
             mode=stopping.mode if stopping is not None else "max",
         )
@@ -222,7 +225,7 @@ class Trainer:
         )
         self.state.steps_per_epoch = steps_per_epoch
         if settings.ema is not None:
-            self.average = WeightAverage(self.model, settings.ema)
+            self.average = WeightAverage(self.model, settings.ema, settings.ema_debias)
 
     # ---------------------------------------------------------------- training
     def fit(
