@@ -278,6 +278,12 @@ def test_pair_outputs_give_each_pair_what_full_scoring_gives_it(item_item: bool)
     assert set(pairs) == {"interest", "rating", "like"}
     torch.testing.assert_close(pairs["rating"][[1, 4]], forward["rating"])
     torch.testing.assert_close(pairs["like"][[1, 4]], forward["like"])
+    with torch.no_grad():  # some heads only: those alone, with the same values
+        some = model.pair_outputs(history, users, items, tasks=["rating"])
+        logit_only = model.pair_outputs(history, users, items, tasks=[])
+    assert set(some) == {"interest", "rating"} and set(logit_only) == {"interest"}
+    torch.testing.assert_close(some["rating"], pairs["rating"])
+    torch.testing.assert_close(logit_only["interest"], pairs["interest"])
 
 
 def test_a_forward_for_some_tasks_gives_those_alone_and_the_same_values() -> None:

@@ -229,14 +229,25 @@ def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
     # the service computes the item vectors once; its scores equal a fresh computation's
     pairs = (np.full(8, 3), np.arange(8))
     kept = served.heads.known(*pairs)
-    fresh = sequential_head_scorer(
+    fresh_scorer = sequential_head_scorer(
         artifact.model,
         artifact.histories,
-        SEQUENTIAL["params"]["max_len"],
-        served.tasks,  # type: ignore[index]
-    )(*pairs)
+        SEQUENTIAL["params"]["max_len"],  # type: ignore[index]
+        served.tasks,
+    )
+    fresh = fresh_scorer(*pairs)
     for task in served.tasks:
         np.testing.assert_allclose(kept[task], fresh[task], rtol=1e-5, atol=1e-6)
+    # one user's scorer (the state encoded once) gives the same, for a known user or a
+    # given history, and runs only the heads asked for
+    one_user = served.heads.for_user(3, np.zeros(0, np.int64))
+    stranger_history = np.asarray(artifact.histories[3][:4])
+    given = served.heads.for_user(None, stranger_history)
+    as_unknown = served.heads.unknown(stranger_history, pairs[1])
+    for task in served.tasks:
+        np.testing.assert_allclose(one_user(pairs[1])[task], fresh[task], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(given(pairs[1])[task], as_unknown[task], rtol=1e-5)
+    assert set(one_user(pairs[1], ["interest"])) == {"interest"}
     user = artifact.parts.entities.user_ids[3]
     response = served.recommend(RecommendRequest(user_id=user, k=5))
     assert response.strategy == "model" and len(response.items) == 5
@@ -249,6 +260,12 @@ def test_a_sequential_run_exports_and_serves_known_users_and_ad_hoc_histories(
         run.data.entities.item_ids[i] for i in np.argsort(-np.where(seen, -np.inf, scores))[:5]
     ]
     assert [item.item_id for item in response.items] == expected
+    # the catalogue is ranked by the logit alone; each pick's task values are its pair's
+    rows = np.array([artifact.parts.entities.item_ids.index(i.item_id) for i in response.items])
+    picked = fresh_scorer(np.full(5, 3), rows)
+    for position, item in enumerate(response.items):
+        for task in served.tasks:
+            assert item.scores[task] == pytest.approx(float(picked[task][position]), rel=1e-5)
     # a stranger's ad-hoc history is ranked by the model too, not by the cold-start rule
     history = [artifact.parts.entities.item_ids[i] for i in histories[3][:3]]
     stranger = served.recommend(RecommendRequest(history=history, k=5))

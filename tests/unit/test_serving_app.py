@@ -260,6 +260,42 @@ def test_metrics_need_a_key_when_the_setting_says_so(tiny_serving: TinyServing) 
         assert client.get("/healthz").status_code == 200  # probes never need a key
 
 
+def test_requests_run_on_a_bounded_thread_pool(
+    tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``request_threads`` sizes the thread pool the synchronous routes run on (AnyIO's
+    default is 40 threads: each one's stack and malloc state stay resident)."""
+    import uvicorn
+    from anyio import to_thread
+    from typer.testing import CliRunner
+
+    from mtlrec.cli.main import app as cli
+
+    settings = ServeSettings(
+        artifact=tiny_serving.fused, api_keys=tiny_serving.key_file, request_threads=3
+    )
+    app = create_app(settings)
+
+    @app.get("/probe-threads")
+    async def probe() -> dict[str, float]:
+        return {"tokens": to_thread.current_default_thread_limiter().total_tokens}
+
+    with TestClient(app) as client:
+        assert client.get("/probe-threads").json() == {"tokens": 3}
+        headers = {"X-API-Key": tiny_serving.keys["recommend"]}
+        assert client.post("/v1/recommend", json={"k": 3}, headers=headers).status_code == 200
+    assert (
+        ServeSettings(artifact=tiny_serving.fused, api_keys=tiny_serving.key_file).request_threads
+        == 8
+    )
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    command = ["serve", str(tiny_serving.fused), "--api-keys", str(tiny_serving.key_file)]
+    result = CliRunner().invoke(cli, [*command, "--request-threads", "4"])
+    assert result.exit_code == 0, result.output
+    assert served[-1].state.settings.request_threads == 4
+
+
 def test_serve_command_turns_docs_and_the_metrics_key_on(
     tiny_serving: TinyServing, monkeypatch: pytest.MonkeyPatch
 ) -> None:

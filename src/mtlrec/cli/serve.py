@@ -75,6 +75,10 @@ def serve_command(
         float, typer.Option(min=0.0, help="Seconds in-flight requests get on shutdown.")
     ] = 30.0,
     torch_threads: Annotated[int, typer.Option(min=1, help="Intra-op threads per worker.")] = 1,
+    request_threads: Annotated[
+        int,
+        typer.Option(min=1, help="Threads per worker that run requests (more wait their turn)."),
+    ] = 8,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
     docs: Annotated[
         bool,
@@ -116,6 +120,7 @@ def serve_command(
             reload_root=reload_root.resolve() if reload_root else None,
             max_body_bytes=max_body_bytes,
             torch_threads=torch_threads,
+            request_threads=request_threads,
             docs=docs,
             metrics_require_key=metrics_require_key,
         )

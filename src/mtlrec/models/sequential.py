@@ -32,7 +32,7 @@ every output is over the ``P`` target positions in row-major order.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -244,6 +244,15 @@ class PooledEncoder(nn.Module):
         ).clamp(min=1.0)
         states: Tensor = self.norm(rest + self.mlp(rest))
         return states
+
+
+class HistoryContext(NamedTuple):
+    """What the pair outputs read of ``U`` users' histories: the state after each ``states``
+    ``(U, dim)`` and the item-to-item scores ``item_item`` ``(U, N_items)`` (None for a
+    model without that term)."""
+
+    states: Tensor
+    item_item: Tensor | None
 
 
 class SequentialRecommender(TaskModel):
@@ -617,26 +626,55 @@ class SequentialRecommender(TaskModel):
         return [self.retrieval_task, *(t for t in self.heads if self.task_inputs[t] != "review")]
 
     def pair_outputs(
-        self, history: Tensor, users: Tensor, item_rows: Tensor, items: Tensor | None = None
+        self,
+        history: Tensor,
+        users: Tensor,
+        item_rows: Tensor,
+        items: Tensor | None = None,
+        tasks: Collection[str] | None = None,
     ) -> Predictions:
         """Outputs for ``P`` (user, item) pairs after each user's history: ``history``
         ``(U, L)`` tokens of ``U`` distinct users, ``users`` ``(P,)`` an index into them,
         ``item_rows`` ``(P,)``. The retrieval task gives the logit ``(P,)`` that
         :meth:`score_items` gives the pair; each task of :meth:`pair_tasks` its head output
         ``(P,)`` or ``(P, C)``. ``items``: every item's vector ``(N, dim)`` when the caller
-        keeps them (a model that no longer changes, as in serving); None: computed."""
+        keeps them (a model that no longer changes, as in serving); None: computed.
+        ``tasks``: the heads to run besides the retrieval logit (None: every pair task), so
+        a caller ranking a whole catalogue by the logit runs no other head on it."""
         items = self.items() if items is None else items  # (N, dim)
+        context = self.history_context(history, items)
+        return self.outputs_after(context, users, item_rows, items, tasks)
+
+    def history_context(self, history: Tensor, items: Tensor) -> HistoryContext:
+        """What the pair outputs read of ``U`` histories ``(U, L)``: the state after each
+        ``(U, dim)`` and, with :attr:`reads_history_items`, the item-to-item scores ``(U,
+        N)``; ``items`` every item's vector ``(N, dim)``. Computed once, it serves any
+        number of :meth:`outputs_after` calls (a ranking pass, then the picks' heads)."""
         states = self.states(history, items)[:, -1]  # (U, dim)
-        state, item = states[users], items[item_rows]  # (P, dim) each
-        logits = self.target_logits(state, item, item_rows)
         item_item = self.history_item_scores(history, "whole")  # (U, N) or 0
-        if isinstance(item_item, Tensor):
-            logits = logits + item_item[users, item_rows]
+        return HistoryContext(states, item_item if isinstance(item_item, Tensor) else None)
+
+    def outputs_after(
+        self,
+        context: HistoryContext,
+        users: Tensor,
+        item_rows: Tensor,
+        items: Tensor,
+        tasks: Collection[str] | None = None,
+    ) -> Predictions:
+        """:meth:`pair_outputs` from a :meth:`history_context`: ``users`` ``(P,)`` index its
+        histories, ``item_rows`` ``(P,)``, ``items`` every item's vector ``(N, dim)``."""
+        state, item = context.states[users], items[item_rows]  # (P, dim) each
+        logits = self.target_logits(state, item, item_rows)
+        if context.item_item is not None:
+            logits = logits + context.item_item[users, item_rows]
         out: Predictions = {self.retrieval_task: logits}
         head_features = {"item_row": item_rows}
         if self.item_tokens.numel():
             head_features["item_tokens"] = self.item_tokens[item_rows]  # (P, L_tok)
         for task in self.pair_tasks()[1:]:
+            if tasks is not None and task not in tasks:
+                continue
             kind = self.task_inputs[task]
             rep = torch.cat([state, item, state * item], dim=-1) if kind == "pair" else item
             out[task] = self.heads[task](rep, head_features)

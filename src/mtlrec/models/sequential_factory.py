@@ -189,15 +189,27 @@ def sequential_head_scorer(
                 torch.from_numpy(index.reshape(-1)),
                 torch.from_numpy(items[part]),
                 item_vectors,
+                tasks,
             )
-            for task in tasks:
-                value = outputs[task].float()
-                if task != model.retrieval_task:
-                    value = head_value(model.specs[task], value)
-                out[task][part] = value.numpy()
+            for task, value in pair_values(model, outputs, tasks).items():
+                out[task][part] = value
         return out
 
     return score
+
+
+def pair_values(
+    model: SequentialRecommender, outputs: Mapping[str, Tensor], tasks: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """``{task: (P,)}`` float32 of :meth:`SequentialRecommender.pair_outputs`: the retrieval
+    task's logit as it is, every other task's :func:`head_value` of its head output."""
+    values = {}
+    for task in tasks:
+        value = outputs[task].float()
+        if task != model.retrieval_task:
+            value = head_value(model.specs[task], value)
+        values[task] = value.numpy().astype(np.float32, copy=False)
+    return values
 
 
 def model_ranking_tasks(model: TaskModel, tasks: Sequence[str] | None) -> list[str]:

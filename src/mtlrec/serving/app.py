@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -131,6 +132,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
+        # the thread pool that runs the (synchronous) routes: bounded threads, bounded memory
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         holder.shutting_down = False  # a lifespan may run again (test clients)
         model = holder.current
         LOG.info("serving %s %s from %s", model.name, model.version, model.artifact.path)

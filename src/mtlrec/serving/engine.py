@@ -178,11 +178,7 @@ class ServingModel:
         missing = [p for p in picks if p.scores is None]
         if missing:
             items = np.asarray([p.row for p in missing], dtype=np.int64)
-            heads = (
-                self.heads.known(np.full(len(items), row), items)
-                if row is not None
-                else self.heads.unknown(history, items)
-            )
+            heads = self.heads.for_user(row, history)(items)
             for position, pick in enumerate(missing):
                 pick.scores = row_scores(heads, position, self.tasks)
         return RecommendResponse(
@@ -263,21 +259,23 @@ class ServingModel:
         self, row: int | None, history: np.ndarray, exclude: np.ndarray, k: int
     ) -> list[_Pick]:
         """The model's ranking for the known user ``row``, or (``row`` None, the
-        sequential model) for the request's ``history`` (item rows, oldest first)."""
+        sequential model) for the request's ``history`` (item rows, oldest first).
+
+        The candidates are ranked by the ranking task alone; every task's value is then
+        computed for the ``k`` picks only (the sequential model's other heads read
+        ``[state; item]`` through an MLP each: over a whole catalogue they cost several
+        times the ranking's one matrix product). The sequential model encodes the user
+        once for both (:meth:`SequentialHeadPredictor.for_user`)."""
         assert self.ranking_task is not None
         items = self._model_candidates(history, exclude)
         if not len(items):
             return []
-        heads = (
-            self.heads.known(np.full(len(items), row), items)
-            if row is not None
-            else self.heads.unknown(history, items)
-        )
+        scorer = self.heads.for_user(row, history)
         scores = np.full(self.catalogue.n_items, -np.inf, dtype=np.float32)
-        scores[items] = heads[self.ranking_task]
+        scores[items] = scorer(items, [self.ranking_task])[self.ranking_task]
         top = top_n(scores[None, :], k)[0]
         top = top[top >= 0]
-        position = np.searchsorted(items, top)  # items are sorted (flatnonzero / unique)
+        heads = scorer(top) if len(top) else {}
         similar = reasons.nearest_history(self.catalogue, history, top)
         return [
             _Pick(
@@ -286,9 +284,9 @@ class ServingModel:
                 reason=reasons.model_reason(
                     self.ranking_task, float(scores[item]), reasons.similar_to(self.catalogue, n)
                 ),
-                scores=row_scores(heads, int(at), self.tasks),
+                scores=row_scores(heads, at, self.tasks),
             )
-            for item, at, n in zip(top, position, similar, strict=True)
+            for at, (item, n) in enumerate(zip(top, similar, strict=True))
         ]
 
     def _cold_scores(self, history: np.ndarray, exclude: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ unknown user's the history the request gives, so it ranks for both the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -27,8 +28,9 @@ from mtlrec.data.examples import EntityData
 from mtlrec.export.artifact import Artifact
 from mtlrec.models.multitask import MultiTaskModel
 from mtlrec.models.scoring import head_value, pair_features, scorable_tasks
-from mtlrec.models.sequential import SequentialRecommender
+from mtlrec.models.sequential import SequentialRecommender, history_tokens
 from mtlrec.models.sequential_factory import (
+    pair_values,
     sequential_head_scorer,
     sequential_params,
     sequential_ranking_tasks,
@@ -36,6 +38,16 @@ from mtlrec.models.sequential_factory import (
 
 HISTORY_PROFILE = "history_profile"
 ITEM_TEXT = "items.text"
+EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class PairScorer(Protocol):
+    """One user's values over item rows ``items`` ``(P,)``: ``{task: (P,)}`` for the
+    ``tasks`` wanted (None: every task)."""
+
+    def __call__(
+        self, items: np.ndarray, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 
 class HeadPredictor:
@@ -49,31 +61,45 @@ class HeadPredictor:
         self.scores_unknown_users = not any(name.startswith("users.") for name in entities.tables)
 
     @torch.inference_mode()
-    def _run(self, features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    def _run(
+        self, features: dict[str, torch.Tensor], tasks: Sequence[str] | None
+    ) -> dict[str, np.ndarray]:
         n = int(features["item_row"].shape[0])
-        parts: dict[str, list[np.ndarray]] = {t: [] for t in self.tasks}
+        wanted = [t for t in self.tasks if tasks is None or t in tasks]
+        parts: dict[str, list[np.ndarray]] = {t: [] for t in wanted}
         for start in range(0, n, self.batch_size):
             chunk = {k: v[start : start + self.batch_size] for k, v in features.items()}
-            outputs = self.model(chunk)
-            for task in self.tasks:
+            outputs = self.model(chunk)  # one forward gives every head
+            for task in wanted:
                 value = head_value(self.model.specs[task], outputs[task].float())
                 parts[task].append(value.numpy().astype(np.float32))
         return {t: np.concatenate(v) if v else np.empty(0, np.float32) for t, v in parts.items()}
 
-    def known(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    def for_user(self, row: int | None, history: np.ndarray) -> PairScorer:
+        """One user's head values: of the known user ``row``, or (``row`` None) of an
+        unknown user with item rows ``history`` (see :meth:`unknown`)."""
+        if row is not None:
+            return lambda items, tasks=None: self.known(np.full(len(items), row), items, tasks)
+        return lambda items, tasks=None: self.unknown(history, items, tasks)
+
+    def known(
+        self, users: np.ndarray, items: np.ndarray, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Head values ``{task: (P,)}`` for known user rows ``users`` and item rows ``items``
-        (both ``(P,)``)."""
+        (both ``(P,)``); ``tasks``: those of :attr:`tasks` wanted (None: all)."""
         features = pair_features(
             self.entities,
             torch.from_numpy(np.asarray(users, dtype=np.int64)),
             torch.from_numpy(np.asarray(items, dtype=np.int64)),
         )
-        return self._run(features)
+        return self._run(features, tasks)
 
-    def unknown(self, history: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    def unknown(
+        self, history: np.ndarray, items: np.ndarray, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Head values ``{task: (P,)}`` of an unknown user with item rows ``history``
         ``(h,)`` (may be empty) for item rows ``items`` ``(P,)``; empty dicts when the model
-        cannot score unknown users."""
+        cannot score unknown users. ``tasks``: those wanted (None: all)."""
         if not self.scores_unknown_users:
             return {}
         item_rows = torch.from_numpy(np.asarray(items, dtype=np.int64))
@@ -92,7 +118,7 @@ class HeadPredictor:
                 assert text is not None
                 profile = text[torch.from_numpy(np.asarray(history, dtype=np.int64))].mean(0)
             features[name] = profile.to(table.dtype).expand(n, -1)
-        return self._run(features)
+        return self._run(features, tasks)
 
 
 class SequentialHeadPredictor:
@@ -112,23 +138,63 @@ class SequentialHeadPredictor:
         self.scores_unknown_users = True
         with torch.inference_mode():  # the served model does not change: computed once
             self.item_vectors = self.model.items()  # (N_items, dim)
-        self._known = sequential_head_scorer(
-            model, histories, max_len, self.tasks, item_vectors=self.item_vectors
-        )
 
-    def known(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    def _wanted(self, tasks: Sequence[str] | None) -> list[str]:
+        return [t for t in self.tasks if tasks is None or t in tasks]
+
+    def for_user(self, row: int | None, history: np.ndarray) -> PairScorer:
+        """One user's values over any items, the state after the history computed once:
+        the known user ``row`` after its history in the artifact, or (``row`` None) after
+        the item rows ``history`` ``(h,)`` (oldest first; may be empty). The scorer takes
+        item rows ``(P,)`` and the tasks wanted (None: all) and gives ``{task: (P,)}``; a
+        head not asked for does not run, so ranking a catalogue by the retrieval logit and
+        then reading every head of the picks encodes the user once."""
+        known = self.histories.get(int(row), EMPTY) if row is not None else history
+        tokens = torch.from_numpy(history_tokens(np.asarray(known, np.int64), self.max_len))
+        with torch.inference_mode():
+            context = self.model.history_context(tokens[None, :], self.item_vectors)
+
+        def score(items: np.ndarray, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+            wanted = self._wanted(tasks)
+            rows = torch.from_numpy(np.asarray(items, dtype=np.int64))
+            with torch.inference_mode():
+                outputs = self.model.outputs_after(
+                    context,
+                    torch.zeros(len(rows), dtype=torch.int64),
+                    rows,
+                    self.item_vectors,
+                    wanted,
+                )
+            return pair_values(self.model, outputs, wanted)
+
+        return score
+
+    def known(
+        self, users: np.ndarray, items: np.ndarray, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Values ``{task: (P,)}`` for known user rows ``users`` and item rows ``items``
-        (both ``(P,)``), after each user's history in the artifact."""
-        return self._known(users, items)
+        (both ``(P,)``), after each user's history in the artifact. ``tasks``: those wanted
+        (None: all); a head not asked for does not run (ranking a whole catalogue by the
+        retrieval logit alone costs one matrix product)."""
+        scorer = sequential_head_scorer(
+            self.model,
+            self.histories,
+            self.max_len,
+            self._wanted(tasks),
+            item_vectors=self.item_vectors,
+        )
+        return scorer(users, items)
 
-    def unknown(self, history: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    def unknown(
+        self, history: np.ndarray, items: np.ndarray, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Values ``{task: (P,)}`` after the item rows ``history`` ``(h,)`` (oldest first;
-        may be empty) for item rows ``items`` ``(P,)``."""
+        may be empty) for item rows ``items`` ``(P,)``; ``tasks`` as in :meth:`known`."""
         scorer = sequential_head_scorer(
             self.model,
             {0: np.asarray(history, dtype=np.int64)},
             self.max_len,
-            self.tasks,
+            self._wanted(tasks),
             item_vectors=self.item_vectors,
         )
         return scorer(np.zeros(len(items), dtype=np.int64), np.asarray(items, dtype=np.int64))

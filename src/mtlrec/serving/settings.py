@@ -25,6 +25,9 @@ class ServeSettings(BaseModel):
     on FAISS / popularity candidates, ``candidates`` of each); ``log_salt``: the key of the
     HMAC that masks user ids in logs (random per process unless given, so masks correlate
     within one process's logs only); ``torch_threads``: intra-op threads per process;
+    ``request_threads``: the threads per process that run requests (the size of AnyIO's
+    default thread pool, 40 unless set; further requests wait for one): with one torch
+    thread and the GIL more add nothing but memory, each thread's stack and malloc state;
     ``docs``: serve Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (off by default: both
     pages load their scripts from a CDN, so they need the browser to reach the internet;
     ``/openapi.json`` is served either way); ``metrics_require_key``: ``/metrics`` answers
@@ -42,6 +45,7 @@ class ServeSettings(BaseModel):
     candidates: int = Field(default=500, ge=1)
     log_salt: str = Field(default_factory=lambda: secrets.token_hex(16), repr=False)
     torch_threads: int = Field(default=1, ge=1)
+    request_threads: int = Field(default=8, ge=1)
     docs: bool = False
     metrics_require_key: bool = False
 
