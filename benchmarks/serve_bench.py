@@ -3,6 +3,7 @@
 - :func:`serve`: ``mtlrec serve ARTIFACT`` in its own process (this interpreter, so the
   checkout's code), on a free port of 127.0.0.1, with a fresh key file holding one key per
   scope set asked for; waits until every worker has loaded the artifact.
+- :class:`BenchClient`: the HTTP client (aiohttp), :class:`Answer` its answers.
 - :func:`drive`: the open-loop client. Request ``i`` is due at ``start + i / rate`` whatever
   the earlier ones are doing, and its latency counts from that due time, so a stalled server
   or client cannot hide queueing (no coordinated omission). Tasks are created at their due
@@ -87,13 +88,15 @@ def per_window(records: Iterable[Record], window_s: float) -> list[dict[str, Any
 
 
 def achieved_rate(records: Sequence[Record], rate: float) -> float:
-    """Requests per second the server kept up with: the requests over the time from the
-    first due time to the last answer, or over their scheduled span (``n / rate``) when
-    every answer came within it (so it never exceeds the offered rate)."""
-    if not records:
+    """Answers per second the server kept up with: the requests answered 200 over the time
+    from the first due time to the last answer, or over the point's scheduled span (``n /
+    rate``, ``n`` every request sent) when every answer came within it (so it never
+    exceeds the offered rate). A request that failed or timed out counts for nothing."""
+    answered = [r for r in records if r.get("status") == 200]
+    if not answered:
         return 0.0
-    last = max(r["due_s"] + r["latency_ms"] / 1000 for r in records)
-    return len(records) / max(len(records) / rate, last)
+    last = max(r["due_s"] + r["latency_ms"] / 1000 for r in answered)
+    return len(answered) / max(len(records) / rate, last)
 
 
 def memory_growth(start_bytes: float, end_bytes: float) -> float:
@@ -327,22 +330,103 @@ def _workers_settled(pid: int, workers: int, quiet_s: float = 1.0) -> bool:
 
 
 # ----------------------------------------------------------------------------- the client
-async def catalogue(client: Any) -> tuple[list[str], list[str]]:
+@dataclass
+class Answer:
+    """One HTTP answer as the benchmarks read it: the status and the body (parsed JSON when
+    the server sent JSON, else the text)."""
+
+    status: int
+    body: Any
+
+    def json_or_empty(self) -> dict[str, Any]:
+        """The body if it is a JSON object, else ``{}`` (an error page, a plain text)."""
+        return self.body if isinstance(self.body, dict) else {}
+
+
+class TransportError(Exception):
+    """No HTTP answer: refused, reset, or no answer within the client's timeout."""
+
+
+class BenchClient:
+    """The load client: an aiohttp session on one base URL with fixed headers and a total
+    timeout per request, used as ``async with BenchClient(url, ...) as client``.
+
+    aiohttp rather than httpx: an httpx ``AsyncClient`` spends CPU per request that grows
+    with its open connections (encode/httpx#3215), so on a 2-core machine an overloaded
+    point made the client itself the bottleneck and the backlog never drained. A transport
+    failure or a timeout raises :class:`TransportError`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5.0,
+        max_connections: int = 1000,
+    ) -> None:
+        self.base_url = base_url
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._session: Any = None
+
+    async def __aenter__(self) -> BenchClient:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            base_url=self.base_url,
+            headers=self.headers,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            connector=aiohttp.TCPConnector(limit=self.max_connections),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._session.close()
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Answer:
+        """``method path`` (relative to the base URL) -> :class:`Answer`."""
+        import aiohttp
+
+        try:
+            async with self._session.request(method, path, json=json, params=params) as reply:
+                if reply.content_type == "application/json":
+                    body = await reply.json()
+                else:
+                    body = await reply.text()
+                return Answer(reply.status, body)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransportError(f"{type(error).__name__}: {error}") from error
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Answer:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, json: Any = None) -> Answer:
+        return await self.request("POST", path, json=json)
+
+
+def _ok(answer: Answer, what: str) -> Any:
+    if answer.status != 200:
+        raise SystemExit(f"{what} answered {answer.status}: {answer.body!r:.200}")
+    return answer.body
+
+
+async def catalogue(client: BenchClient) -> tuple[list[str], list[str]]:
     """All user ids of the served artifact (``/v1/users``, the ``users`` scope) and the
     items in the histories of the first 200 of them."""
     users: list[str] = []
     while True:
         page = await client.get("/v1/users", params={"offset": len(users), "limit": 1000})
-        page.raise_for_status()
-        got = page.json()["users"]
+        got = _ok(page, "GET /v1/users")["users"]
         users += got
         if not got:
             break
     items: set[str] = set()
     for user in users[:200]:
         answer = await client.get(f"/v1/users/{user}/history")
-        answer.raise_for_status()
-        items.update(answer.json()["items"])
+        items.update(_ok(answer, f"GET /v1/users/{user}/history")["items"])
     return users, sorted(items)
 
 
@@ -398,7 +482,7 @@ def bodies_for(
 
 
 async def drive(
-    client: Any,
+    client: BenchClient,
     bodies: Iterable[dict[str, Any]],
     rate: float,
     *,
@@ -414,8 +498,6 @@ async def drive(
     ``on_result`` sees each record as it completes. Returns the records in due order.
     ``grace_s``: requests still unanswered that long after the last due time are cancelled
     and recorded as errors (status 0), so an overloaded point ends."""
-    import httpx
-
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2 if start is None else start
 
@@ -423,13 +505,13 @@ async def drive(
         sent = loop.time()
         record: Record = {"due_s": round(due - start, 4), "lag_ms": (sent - due) * 1000}
         try:
-            response = await client.post(path, json=body)
-            record["status"] = response.status_code
-            if response.status_code == 200:
-                record["strategy"] = response.json()["strategy"]
-        except httpx.HTTPError as error:
+            answer = await client.post(path, json=body)
+            record["status"] = answer.status
+            if answer.status == 200:
+                record["strategy"] = answer.json_or_empty().get("strategy")
+        except TransportError as error:
             record["status"] = 0
-            record["error"] = repr(error)
+            record["error"] = str(error)
         done = loop.time()
         record["latency_ms"] = (done - due) * 1000
         record["service_ms"] = (done - sent) * 1000

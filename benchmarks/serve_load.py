@@ -1,7 +1,7 @@
 """Latency of ``mtlrec serve`` under fixed request rates: POST /v1/recommend, k=10.
 
 Starts the service (``mtlrec serve ARTIFACT --workers W``, its own process) on 127.0.0.1,
-then an open-loop async client (httpx, :func:`serve_bench.drive`) sends requests at fixed
+then an open-loop async client (aiohttp, :func:`serve_bench.drive`) sends requests at fixed
 times, ``--rate`` per second for ``--duration`` seconds after ``--warmup`` seconds that are
 not recorded: request ``i`` is due at ``t0 + i / rate`` whatever the earlier ones are doing,
 and its latency counts from that due time (so a stalled server or client cannot hide
@@ -45,12 +45,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from serve_bench import (
     GOAL_P99_MS,
     MB,
     ROOT,
+    BenchClient,
     Service,
+    TransportError,
     achieved_rate,
     add_request_mix_arguments,
     bodies_for,
@@ -86,12 +87,17 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _metrics_count(client: httpx.AsyncClient) -> float:
-    return server_count((await client.get("/metrics")).text)
+async def _metrics_count(client: BenchClient) -> float | None:
+    """The service's count of 200 answers, or None when ``/metrics`` gives no answer (the
+    service still busy with an overloaded point's backlog)."""
+    try:
+        return server_count(str((await client.get("/metrics")).body))
+    except TransportError:
+        return None
 
 
 async def _point(
-    client: httpx.AsyncClient,
+    client: BenchClient,
     service: Service,
     args: argparse.Namespace,
     workers: int,
@@ -111,7 +117,12 @@ async def _point(
     cpu_used = cpu_seconds(service.pid) - cpu_before
     client_used = time.process_time() - client_before
     # /metrics is one process's: with several workers it counts only the one answering
-    counted = await _metrics_count(client) - counted_before if counted_before is not None else None
+    counted_after = await _metrics_count(client) if counted_before is not None else None
+    counted = (
+        counted_after - counted_before
+        if counted_before is not None and counted_after is not None
+        else None
+    )
     load_after = os.getloadavg()
 
     errors = [r for r in results if r.get("status") != 200]
@@ -149,11 +160,8 @@ async def _point(
 async def _one_server(
     args: argparse.Namespace, service: Service, workers: int, rates: list[float], save: Any
 ) -> None:
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
     headers = {"X-API-Key": service.keys["bench"]}
-    async with httpx.AsyncClient(
-        base_url=service.url, headers=headers, limits=limits, timeout=args.timeout
-    ) as client:
+    async with BenchClient(service.url, headers=headers, timeout=args.timeout) as client:
         users, items = await catalogue(client)
         for i, rate in enumerate(rates):
             if i:

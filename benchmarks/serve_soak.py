@@ -39,12 +39,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from serve_bench import (
     MB,
     ROOT,
+    BenchClient,
     Record,
     Service,
+    TransportError,
     add_request_mix_arguments,
     bodies_for,
     catalogue,
@@ -117,7 +118,7 @@ class Soak:
         self.minutes_written = closed
 
 
-async def _reloader(admin: httpx.AsyncClient, soak: Soak, start: float, paths: list[Path]) -> None:
+async def _reloader(admin: BenchClient, soak: Soak, start: float, paths: list[Path]) -> None:
     """POST /v1/admin/reload at ``(j + 0.5) * reload_every`` seconds from ``start``."""
     loop = asyncio.get_running_loop()
     every, duration = soak.args.reload_every, soak.args.minutes * 60
@@ -130,15 +131,15 @@ async def _reloader(admin: httpx.AsyncClient, soak: Soak, start: float, paths: l
         record: dict[str, Any] = {"due_s": round(due - start, 3), "path": path.name}
         try:
             answer = await admin.post("/v1/admin/reload", json={"path": str(path)})
-            record["status"] = answer.status_code
-            body = answer.json()
-            if answer.status_code == 200:
+            record["status"] = answer.status
+            body = answer.json_or_empty()
+            if answer.status == 200:
                 record |= {k: body[k] for k in ("version", "previous_version", "load_s")}
             else:
-                record["error"] = body.get("message")
-        except (httpx.HTTPError, ValueError) as error:
+                record["error"] = body.get("message") or str(answer.body)[:200]
+        except TransportError as error:
             record["status"] = 0
-            record["error"] = repr(error)
+            record["error"] = str(error)
         record["call_ms"] = round((loop.time() - sent) * 1000, 1)
         soak.reloads.append(record)
         j += 1
@@ -185,16 +186,11 @@ async def _run(args: argparse.Namespace, service: Service, soak: Soak) -> None:
 
 
 async def _soak(args: argparse.Namespace, service: Service, soak: Soak) -> None:
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
     load = {"X-API-Key": service.keys["load"]}
     admin_headers = {"X-API-Key": service.keys["admin"]}
     async with (
-        httpx.AsyncClient(
-            base_url=service.url, headers=load, limits=limits, timeout=args.timeout
-        ) as client,
-        httpx.AsyncClient(
-            base_url=service.url, headers=admin_headers, timeout=args.reload_timeout
-        ) as admin,
+        BenchClient(service.url, headers=load, timeout=args.timeout) as client,
+        BenchClient(service.url, headers=admin_headers, timeout=args.reload_timeout) as admin,
     ):
         users, items = await catalogue(client)
         soak.n_users = len(users)

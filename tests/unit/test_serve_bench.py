@@ -1,7 +1,7 @@
-"""The pure parts of the service benchmarks (``benchmarks/serve_bench.py``, ``serve_load.py``,
+"""The service benchmarks' parts (``benchmarks/serve_bench.py``, ``serve_load.py``,
 ``serve_soak.py``): per-minute percentiles, memory growth, the knee of a rate sweep, the
-sweep's resume and report, the soak's minute rows, and the open-loop client against a mock
-transport. No server, no network, nothing timed."""
+sweep's resume and report, the soak's minute rows, and the open-loop aiohttp client against a
+small aiohttp server on 127.0.0.1. No mtlrec service is started and nothing is timed."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -54,6 +56,9 @@ def test_achieved_rate_is_capped_by_the_schedule_and_lowered_by_a_tail() -> None
     late = [*on_time[:-1], _record(4.9, 5100.0)]  # the last answer comes at 10 s
     assert serve_bench.achieved_rate(late, 10.0) == pytest.approx(5.0)
     assert serve_bench.achieved_rate([], 10.0) == 0.0
+    # a timed-out request counts for nothing: half the requests failed, half the rate
+    failed = [_record(i / 10, 5000.0, status=0) if i % 2 else r for i, r in enumerate(on_time)]
+    assert serve_bench.achieved_rate(failed, 10.0) == pytest.approx(5.0)
 
 
 def test_memory_growth_is_relative_to_the_start() -> None:
@@ -123,54 +128,107 @@ def test_request_bodies_follow_the_mix_and_the_seed() -> None:
     assert all(b["k"] == 10 for b in bodies)
 
 
+async def _bench_server(
+    answer: Callable[[dict[str, Any]], Awaitable[web.Response]],
+) -> TestServer:
+    """An aiohttp server on 127.0.0.1 whose POST /v1/recommend answers ``answer(body)``
+    and whose GET /v1/users pages through three users."""
+
+    async def recommend(request: web.Request) -> web.Response:
+        return await answer(await request.json())
+
+    async def users(request: web.Request) -> web.Response:
+        offset = int(request.query["offset"])
+        return web.json_response({"users": ["u1", "u2", "u3"][offset:]})
+
+    async def history(request: web.Request) -> web.Response:
+        return web.json_response({"items": [f"i-{request.match_info['user']}"]})
+
+    app = web.Application()
+    app.router.add_post("/v1/recommend", recommend)
+    app.router.add_get("/v1/users", users)
+    app.router.add_get("/v1/users/{user}/history", history)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
 def test_drive_records_every_request_with_its_due_time_status_and_strategy() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
+    async def answer(body: dict[str, Any]) -> web.Response:
         if body.get("user_id") == "broken":
-            return httpx.Response(503, json={"error": "not_ready"})
+            return web.json_response({"error": "not_ready"}, status=503)
         if body.get("user_id") == "gone":
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json={"strategy": "fused", "items": []})
+            await asyncio.sleep(5)  # past the client's timeout: no answer
+        return web.json_response({"strategy": "fused", "items": []})
 
     bodies = [{"user_id": "a", "k": 10}, {"user_id": "broken"}, {"user_id": "gone"}] * 4
     seen: list[dict[str, Any]] = []
 
     async def run() -> list[dict[str, Any]]:
-        transport = httpx.MockTransport(answer)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            loop = asyncio.get_running_loop()
-            return await serve_bench.drive(
-                client, iter(bodies), 1000.0, start=loop.time(), on_result=seen.append
-            )
+        server = await _bench_server(answer)
+        try:
+            url = str(server.make_url(""))
+            async with serve_bench.BenchClient(url, timeout=0.5) as client:
+                loop = asyncio.get_running_loop()
+                return await serve_bench.drive(
+                    client, iter(bodies), 1000.0, start=loop.time(), on_result=seen.append
+                )
+        finally:
+            await server.close()
 
     records = asyncio.run(run())
     assert len(records) == len(seen) == 12
     assert [r["due_s"] for r in records] == [round(i / 1000, 4) for i in range(12)]
     assert [r["status"] for r in records[:3]] == [200, 503, 0]
     assert records[0]["strategy"] == "fused" and "strategy" not in records[1]
-    assert "ConnectError" in records[2]["error"]
+    assert "Timeout" in records[2]["error"]
     for r in records:
         assert r["latency_ms"] >= r["service_ms"] >= 0  # latency counts from the due time
 
 
+def test_bench_client_reads_the_catalogue_and_names_a_refused_connection() -> None:
+    async def answer(body: dict[str, Any]) -> web.Response:
+        return web.json_response({"strategy": "model"})
+
+    async def run() -> tuple[tuple[list[str], list[str]], str]:
+        server = await _bench_server(answer)
+        try:
+            async with serve_bench.BenchClient(str(server.make_url(""))) as client:
+                read = await serve_bench.catalogue(client)
+        finally:
+            await server.close()
+        port = serve_bench.free_port()  # nothing listens there
+        async with serve_bench.BenchClient(f"http://127.0.0.1:{port}") as client:
+            with pytest.raises(serve_bench.TransportError) as refused:
+                await client.get("/v1/users")
+        return read, str(refused.value)
+
+    (users, items), refused = asyncio.run(run())
+    assert users == ["u1", "u2", "u3"] and items == ["i-u1", "i-u2", "i-u3"]
+    assert "ClientConnectorError" in refused
+
+
 def test_drive_ends_an_overloaded_point_after_its_grace_and_counts_the_rest() -> None:
-    async def answer(request: httpx.Request) -> httpx.Response:
-        if json.loads(request.content).get("user_id") == "slow":
+    async def answer(body: dict[str, Any]) -> web.Response:
+        if body.get("user_id") == "slow":
             await asyncio.sleep(30)  # far past the grace: the point must not wait for it
-        return httpx.Response(200, json={"strategy": "model", "items": []})
+        return web.json_response({"strategy": "model", "items": []})
 
     async def run() -> list[dict[str, Any]]:
-        transport = httpx.MockTransport(answer)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            loop = asyncio.get_running_loop()
-            bodies = [{"user_id": "a"}, {"user_id": "slow"}, {"user_id": "b"}]
-            return await serve_bench.drive(
-                client, iter(bodies), 100.0, start=loop.time(), grace_s=0.2
-            )
+        server = await _bench_server(answer)
+        try:
+            async with serve_bench.BenchClient(str(server.make_url("")), timeout=60) as client:
+                loop = asyncio.get_running_loop()
+                bodies = [{"user_id": "a"}, {"user_id": "slow"}, {"user_id": "b"}]
+                return await serve_bench.drive(
+                    client, iter(bodies), 100.0, start=loop.time(), grace_s=0.2
+                )
+        finally:
+            await server.close()
 
     started = time.perf_counter()
     records = asyncio.run(run())
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 10
     assert [r["status"] for r in records] == [200, 0, 200]
     assert "not answered within 0.2 s" in records[1]["error"]
     assert records[1]["due_s"] == 0.01 and records[1]["latency_ms"] >= 190
