@@ -257,6 +257,7 @@ def serve(
     workers: int = 1,
     reload_root: Path | None = None,
     start_timeout_s: float = 300.0,
+    options: Sequence[str] = (),
 ) -> Iterator[Service]:
     """Run ``mtlrec serve artifact`` (``workers`` uvicorn workers, one torch thread each)
     with a new key file holding ``keys`` (name -> scopes); yields once it is ready: with
@@ -290,6 +291,7 @@ def serve(
         ]
         if reload_root is not None:
             command += ["--reload-root", str(reload_root)]
+        command += list(options)  # more `mtlrec serve` options
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         started = time.monotonic()
         process = subprocess.Popen(command, env=env)

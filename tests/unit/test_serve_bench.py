@@ -246,6 +246,7 @@ def _sweep_args(**changes: Any) -> argparse.Namespace:
         "seed": 0,
         "goal_p99_ms": 50.0,
         "goal_rate": 200.0,
+        "max_in_flight": 32,
     }
     return argparse.Namespace(**(values | changes))
 

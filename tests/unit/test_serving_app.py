@@ -294,6 +294,10 @@ def test_requests_run_on_a_bounded_thread_pool(
     result = CliRunner().invoke(cli, [*command, "--request-threads", "4"])
     assert result.exit_code == 0, result.output
     assert served[-1].state.settings.request_threads == 4
+    assert served[-1].state.settings.max_in_flight == 32  # load shedding on by default
+    result = CliRunner().invoke(cli, [*command, "--max-in-flight", "0"])
+    assert result.exit_code == 0, result.output
+    assert served[-1].state.settings.max_in_flight is None  # 0: no limit
 
 
 def test_serve_command_turns_docs_and_the_metrics_key_on(

@@ -79,6 +79,14 @@ def serve_command(
         int,
         typer.Option(min=1, help="Threads per worker that run requests (more wait their turn)."),
     ] = 8,
+    max_in_flight: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Model requests per worker handled at once; one more gets 503 with "
+            "Retry-After (load shedding). 0: no limit.",
+        ),
+    ] = 32,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
     docs: Annotated[
         bool,
@@ -121,6 +129,7 @@ def serve_command(
             max_body_bytes=max_body_bytes,
             torch_threads=torch_threads,
             request_threads=request_threads,
+            max_in_flight=max_in_flight or None,
             docs=docs,
             metrics_require_key=metrics_require_key,
         )

@@ -157,7 +157,12 @@ def create_app(
     app.include_router(metrics_router(key_required=settings.metrics_require_key))
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
+    )
     page = _ui_page()
 
     @app.get("/ui", response_class=HTMLResponse, include_in_schema=False)

@@ -28,6 +28,8 @@ class ServeSettings(BaseModel):
     ``request_threads``: the threads per process that run requests (the size of AnyIO's
     default thread pool, 40 unless set; further requests wait for one): with one torch
     thread and the GIL more add nothing but memory, each thread's stack and malloc state;
+    ``max_in_flight``: model requests (``/v1/...``, not admin) a process handles at once;
+    one more is answered 503 with ``Retry-After`` at once (load shedding; None: no limit);
     ``docs``: serve Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (off by default: both
     pages load their scripts from a CDN, so they need the browser to reach the internet;
     ``/openapi.json`` is served either way); ``metrics_require_key``: ``/metrics`` answers
@@ -46,6 +48,7 @@ class ServeSettings(BaseModel):
     log_salt: str = Field(default_factory=lambda: secrets.token_hex(16), repr=False)
     torch_threads: int = Field(default=1, ge=1)
     request_threads: int = Field(default=8, ge=1)
+    max_in_flight: int | None = Field(default=32, ge=1)
     docs: bool = False
     metrics_require_key: bool = False
 
