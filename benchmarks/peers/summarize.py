@@ -140,6 +140,14 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
         model_alone = rows_by_label.get("mtlrec multi-task model (sequential)")
         if peers and model_alone:
             entry.update(_model_alone_goal(split, peers, model_alone))
+        if "best_recbole_model" in entry:
+            caps = [r["epochs_cap"] for r in peers[entry["best_recbole_model"]].values()]
+            if min(caps) < RECBOLE_DEFAULT_EPOCHS:  # a capped peer decides nothing
+                entry["peer_capped_at_epochs"] = min(caps)
+                entry["goal_met"] = None
+                goal_alone = entry.get("multitask_model_goal")
+                if goal_alone and goal_alone["against"] == entry["best_recbole_model"]:
+                    goal_alone["met"] = None
         summary[split] = entry
         notes = [
             "Full ranking over all items on the split files of benchmarks/peers/splits/; "
@@ -161,7 +169,7 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
                     if goal.get("paired_t_test_p") is not None
                     else ""
                 )
-                + (" — met." if goal["met"] else " — NOT met.")
+                + _verdict(goal["met"], entry)
             )
         if entry and "ratio" in entry:
             notes.append(
@@ -172,7 +180,7 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
                     if "paired_t_test_p" in entry
                     else ""
                 )
-                + (" — met." if entry["goal_met"] else " — NOT met.")
+                + _verdict(entry["goal_met"], entry)
             )
         model_alone = rows_by_label.get("mtlrec multi-task model (sequential)", {})
         single_seeds = set(rows_by_label.get("mtlrec best single", {}))
@@ -186,6 +194,17 @@ def ranking_summary(folder: Path) -> dict[str, Any]:
             )
         tables.append({"title": split, "columns": columns, "rows": rows, "notes": notes})
     return {"benchmark": "peers: ranking", "tables": tables, "summary": summary}
+
+
+def _verdict(met: bool | None, entry: dict[str, Any]) -> str:
+    """`` — met.`` / `` — NOT met.``, or why there is no verdict (a capped peer)."""
+    if met is None:
+        return (
+            f" — no verdict: the RecBole model was capped at "
+            f"{entry['peer_capped_at_epochs']} epochs (CPU budget), so it is not the peer "
+            "the goal names."
+        )
+    return " — met." if met else " — NOT met."
 
 
 def _model_alone_goal(
