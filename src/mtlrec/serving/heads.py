@@ -41,6 +41,11 @@ ITEM_TEXT = "items.text"
 EMPTY = np.zeros(0, dtype=np.int64)
 
 
+def wanted_tasks(tasks: Sequence[str], asked: Sequence[str] | None) -> list[str]:
+    """The tasks of ``tasks`` that ``asked`` names, in ``tasks``' order (None: all)."""
+    return [t for t in tasks if asked is None or t in asked]
+
+
 class PairScorer(Protocol):
     """One user's values over item rows ``items`` ``(P,)``: ``{task: (P,)}`` for the
     ``tasks`` wanted (None: every task)."""
@@ -65,7 +70,7 @@ class HeadPredictor:
         self, features: dict[str, torch.Tensor], tasks: Sequence[str] | None
     ) -> dict[str, np.ndarray]:
         n = int(features["item_row"].shape[0])
-        wanted = [t for t in self.tasks if tasks is None or t in tasks]
+        wanted = wanted_tasks(self.tasks, tasks)
         parts: dict[str, list[np.ndarray]] = {t: [] for t in wanted}
         for start in range(0, n, self.batch_size):
             chunk = {k: v[start : start + self.batch_size] for k, v in features.items()}
@@ -139,9 +144,6 @@ class SequentialHeadPredictor:
         with torch.inference_mode():  # the served model does not change: computed once
             self.item_vectors = self.model.items()  # (N_items, dim)
 
-    def _wanted(self, tasks: Sequence[str] | None) -> list[str]:
-        return [t for t in self.tasks if tasks is None or t in tasks]
-
     def for_user(self, row: int | None, history: np.ndarray) -> PairScorer:
         """One user's values over any items, the state after the history computed once:
         the known user ``row`` after its history in the artifact, or (``row`` None) after
@@ -155,7 +157,7 @@ class SequentialHeadPredictor:
             context = self.model.history_context(tokens[None, :], self.item_vectors)
 
         def score(items: np.ndarray, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-            wanted = self._wanted(tasks)
+            wanted = wanted_tasks(self.tasks, tasks)
             rows = torch.from_numpy(np.asarray(items, dtype=np.int64))
             with torch.inference_mode():
                 outputs = self.model.outputs_after(
@@ -180,7 +182,7 @@ class SequentialHeadPredictor:
             self.model,
             self.histories,
             self.max_len,
-            self._wanted(tasks),
+            wanted_tasks(self.tasks, tasks),
             item_vectors=self.item_vectors,
         )
         return scorer(users, items)
@@ -190,14 +192,7 @@ class SequentialHeadPredictor:
     ) -> dict[str, np.ndarray]:
         """Values ``{task: (P,)}`` after the item rows ``history`` ``(h,)`` (oldest first;
         may be empty) for item rows ``items`` ``(P,)``; ``tasks`` as in :meth:`known`."""
-        scorer = sequential_head_scorer(
-            self.model,
-            {0: np.asarray(history, dtype=np.int64)},
-            self.max_len,
-            self._wanted(tasks),
-            item_vectors=self.item_vectors,
-        )
-        return scorer(np.zeros(len(items), dtype=np.int64), np.asarray(items, dtype=np.int64))
+        return self.for_user(None, history)(items, tasks)
 
 
 def head_predictor(artifact: Artifact) -> HeadPredictor | SequentialHeadPredictor:
