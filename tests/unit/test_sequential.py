@@ -9,11 +9,13 @@ import torch
 
 from mtlrec.core.types import TaskSpec
 from mtlrec.data.examples import ExampleSet
+from mtlrec.models.architectures import SequentialArchitecture
 from mtlrec.models.heads import HEADS
 from mtlrec.models.losses import masked_task_loss
 from mtlrec.models.sequential import OFFSET, PAD, START, ItemEncoder, SequentialRecommender
 from mtlrec.training.refit import refit_heads
 from mtlrec.training.sequences import (
+    FutureTargets,
     SequenceLoader,
     UserSequences,
     held_out_batches,
@@ -201,6 +203,44 @@ def test_set_rows_make_every_training_item_a_target_at_its_own_position() -> Non
             assert set(history[row].tolist()) - {PAD, START} <= own  # the user's items
         assert (history[target.ne(-1).any(dim=1)].eq(START).sum(dim=1) == 1).all()
     assert sorted(seen) == list(range(12))  # user 0's 9 items in pieces of <= 3, once each
+
+
+def test_future_targets_spread_weight_over_the_next_training_items_of_the_same_user() -> None:
+    users = [0] * 6 + [1] * 3 + [0]
+    items = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    split = [0] * 9 + [1]  # user 0's last item is held out: never a training target's future
+    examples = _examples(users, items, split)
+    train = UserSequences.build(examples, np.arange(len(users)), [0])
+    future = FutureTargets(window=2, weight=0.4, n_items=N_ITEMS)
+    loader = SequenceLoader(examples, train, 4, 8, "interest", ["rating"], stride=1, future=future)
+    checked = 0
+    for batch in loader.batches(0):
+        labels = batch.labels["interest"]
+        assert labels.shape == (len(batch.features["positions"]), N_ITEMS)
+        assert torch.allclose(labels.sum(dim=1), torch.ones(len(labels)))
+        for example, label in zip(batch.labels["rating"].long().tolist(), labels, strict=True):
+            mine = [e for e in range(9) if users[e] == users[example]]
+            after = [items[e] for e in mine[mine.index(example) + 1 :][:2]]
+            expected = torch.zeros(N_ITEMS)
+            expected[items[example]] = 1.0 if not after else 0.6
+            for item in after:
+                expected[item] += 0.4 / len(after)
+            assert torch.allclose(label, expected), (example, label, expected)
+            checked += 1
+    assert checked == 9  # every training target once; the held-out item 10 never appears
+    # a soft label trains the retrieval task through the usual cross-entropy
+    spec = TaskSpec("interest", "multiclass", N_ITEMS)
+    logits = torch.randn(3, N_ITEMS)
+    soft = torch.zeros(3, N_ITEMS)
+    soft[torch.arange(3), torch.tensor([1, 2, 3])] = 1.0
+    hard = masked_task_loss(spec, logits, torch.tensor([1, 2, 3]), torch.ones(3, dtype=torch.bool))
+    assert torch.allclose(
+        masked_task_loss(spec, logits, soft, torch.ones(3, dtype=torch.bool)), hard
+    )
+    with pytest.raises(ValueError, match="future targets"):
+        SequenceLoader(
+            examples, train, 4, 8, "interest", [], history_order="shuffled", future=future
+        )
 
 
 def test_in_set_training_an_items_score_never_reads_its_own_token() -> None:
@@ -634,3 +674,22 @@ def test_refit_heads_trains_only_the_heads_and_keeps_each_heads_best_epoch() -> 
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="no head"):
         refit_heads(model, model.heads, model.specs, ["genres"], loader, validate, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"future_window": 3}, "go together"),
+        ({"future_weight": 0.3}, "go together"),
+        ({"future_window": 3, "future_weight": 1.0}, r"in \[0, 1\)"),
+        ({"future_window": -1, "future_weight": 0.0}, ">= 0"),
+        ({"future_window": 3, "future_weight": 0.3, "history_order": "set"}, "'time'"),
+        ({"future_window": 3, "future_weight": 0.3, "sampled_negatives": 8}, "full softmax"),
+    ],
+)
+def test_future_target_settings_are_checked_when_the_params_are_read(
+    params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        SequentialArchitecture(**params)  # type: ignore[arg-type]
+    assert SequentialArchitecture(future_window=3, future_weight=0.3).future_window == 3

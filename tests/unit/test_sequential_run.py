@@ -178,8 +178,14 @@ def test_a_sequential_run_is_fused_and_recommends(tmp_path: Path) -> None:
             "item_item_ease": 50.0,
             "item_item_folds": 2,
         },
+        {"future_window": 3, "future_weight": 0.3, "exclude_seen": True},
     ],
-    ids=["review-content-item-to-item", "sampled-softmax", "sets-cross-fitted-ease"],
+    ids=[
+        "review-content-item-to-item",
+        "sampled-softmax",
+        "sets-cross-fitted-ease",
+        "future-targets",
+    ],
 )
 def test_sequential_run_with_review_content_or_sampled_softmax(
     tmp_path: Path, extra: dict[str, object]

@@ -76,6 +76,12 @@ class SequentialArchitecture(Architecture):
     weights for training (K user folds: a training target is scored with weights fitted
     without its user, as a held-out one is); ``exclude_seen``: the training softmax leaves
     out the items already in the target's history (ranking excludes known items too);
+    ``future_window`` / ``future_weight``: the training target of a position is a
+    distribution, ``1 - future_weight`` on the next item and ``future_weight`` spread
+    evenly over the ``future_window`` items after it in the user's training sequence
+    (``time`` order only; the next item alone where none follow): in data whose
+    order inside a session is arbitrary (a batch of ratings given the same minute) the
+    items soon after are as much "next" as the one that came first;
     ``n_experts`` of the text adaptor; ``temperature`` of the retrieval
     logits; ``retrieval_task`` its name; ``task_inputs`` what each other task reads
     (``pair``: state and item, the default; ``review``: its own review text and the item;
@@ -102,6 +108,8 @@ class SequentialArchitecture(Architecture):
     item_item_ease: float | None = None
     item_item_folds: int | None = None
     exclude_seen: bool = False
+    future_window: int = 0
+    future_weight: float = 0.0
     item_reviews: bool = False
     item_norm: bool = True
     sampled_negatives: int | None = None
@@ -111,6 +119,23 @@ class SequentialArchitecture(Architecture):
     task_inputs: Mapping[str, Literal["pair", "review", "item"]] | None = None
     balance_classes: bool = True
     test_history: Literal["earlier", "train"] = "earlier"
+
+    def __post_init__(self) -> None:
+        if self.future_window < 0 or not 0.0 <= self.future_weight < 1.0:
+            raise ValueError(
+                "model.params.future_window must be >= 0 and future_weight in [0, 1), got "
+                f"{self.future_window} and {self.future_weight}"
+            )
+        if (self.future_weight > 0) != (self.future_window > 0):
+            raise ValueError(
+                "model.params.future_window and future_weight go together: set both above 0 "
+                f"or neither (got {self.future_window} and {self.future_weight})"
+            )
+        if self.future_window and (self.history_order != "time" or self.sampled_negatives):
+            raise ValueError(
+                "model.params.future_window needs history_order 'time' (the items after a "
+                "target) and the full softmax (no sampled_negatives)"
+            )
 
     @property
     def scoring_len(self) -> int:

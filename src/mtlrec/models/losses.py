@@ -33,10 +33,13 @@ def bce(prediction: Tensor, label: Tensor, spec: TaskSpec) -> Tensor:
 
 @LOSSES.register("ce")
 def cross_entropy(prediction: Tensor, label: Tensor, spec: TaskSpec) -> Tensor:
-    """Cross-entropy on logits ``(N, C)`` and class indices ``(N,)``; optional class weights."""
+    """Cross-entropy on logits ``(N, C)`` and class indices ``(N,)``, or class
+    probabilities ``(N, C)`` (float: a soft target); optional class weights."""
     weight = None
     if spec.class_weights is not None:
         weight = torch.tensor(spec.class_weights, dtype=prediction.dtype, device=prediction.device)
+    if label.dim() == 2 and label.is_floating_point():
+        return F.cross_entropy(prediction, label.to(prediction.dtype), weight=weight)
     return F.cross_entropy(prediction, label.long(), weight=weight)
 
 

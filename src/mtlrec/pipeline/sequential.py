@@ -42,7 +42,7 @@ from mtlrec.pipeline.experiment import init_heads_from_priors, run_callbacks
 from mtlrec.pipeline.run_data import RunData
 from mtlrec.training.calibrate import Calibration, add_offsets, macro_f1_offsets
 from mtlrec.training.refit import refit_heads
-from mtlrec.training.sequences import SequenceLoader, UserSequences
+from mtlrec.training.sequences import FutureTargets, SequenceLoader, UserSequences
 from mtlrec.training.trainer import Trainer, TrainerSettings
 from mtlrec.weighting.base import weighting_for_tasks
 
@@ -459,6 +459,11 @@ def train_sequential(
         leave_out_own_review=params.item_reviews,
         sampled_softmax=bool(params.sampled_negatives),
         history_order=params.history_order,
+        future=(
+            FutureTargets(params.future_window, params.future_weight, int(model.warm.shape[0]))
+            if params.future_window
+            else None
+        ),
     )
     weighting = weighting_for_tasks(
         config.weighting.name,

@@ -55,6 +55,8 @@ class SequenceLoader:
     order every epoch, every item a target predicted from the row's other items (what a
     random split's held-out item is predicted from: the user's other items; the model
     must read rows that way in training, see ``set_targets`` of the sequential model).
+    ``future`` (``time`` order only) makes the retrieval label a distribution over the
+    catalogue (see :class:`FutureTargets`).
 
     A batch holds ``positions`` ``(P,)`` (the target item rows: what samples/s counts),
     ``history`` and ``target_item`` ``(B, L)`` and, with ``review_text``, ``own_review``
@@ -79,6 +81,7 @@ class SequenceLoader:
         sampled_softmax: bool = False,
         history_order: str = "time",
         content_text: Tensor | None = None,
+        future: FutureTargets | None = None,
     ) -> None:
         step = max_len if stride is None else stride
         if not 0 < step <= max_len:
@@ -94,6 +97,13 @@ class SequenceLoader:
             )
         self.history_order, self.step = history_order, step
         self.sequences = [rows for rows in sequences.examples.values()]
+        if future is not None and (history_order != "time" or sampled_softmax):
+            raise ValueError("future targets need history_order 'time' and the full softmax")
+        self.future = future
+        # each training example's successor in its user's sequence (-1: the last one)
+        self.next_example = torch.full((len(examples.split),), -1, dtype=torch.long)
+        for rows in self.sequences:
+            self.next_example[torch.from_numpy(rows[:-1])] = torch.from_numpy(rows[1:])
         self.history, self.target_example = self._windows(self.sequences)
 
     def _windows(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -174,7 +184,42 @@ class SequenceLoader:
             self.leave_out_own_review,
             self.sampled_softmax,
             self.content_text,
+            None if self.future is None else (self.future, self.next_example),
         )
+
+
+@dataclass(frozen=True)
+class FutureTargets:
+    """A soft retrieval target: ``1 - weight`` on the next item, ``weight`` spread evenly
+    over the ``window`` items after it in the user's training sequence (the next item
+    alone where none follow), as a distribution over ``n_items`` classes."""
+
+    window: int
+    weight: float
+    n_items: int
+
+    def label(self, index: Tensor, item_rows: Tensor, next_example: Tensor) -> Tensor:
+        """``(P, n_items)`` target distributions of the target examples ``index`` ``(P,)``
+        (``item_rows`` ``(N_examples,)``: each example's item; ``next_example``
+        ``(N_examples,)``: its successor's example index, -1 for none)."""
+        label = torch.zeros(len(index), self.n_items)
+        rows = torch.arange(len(index))
+        later, after = [], index
+        for _ in range(self.window):  # the examples 1..window after each target (-1: none)
+            after = torch.where(after >= 0, next_example[after.clamp(min=0)], -1)
+            later.append(after)
+        following = torch.stack(later, dim=1)  # (P, window)
+        present = following >= 0
+        count = present.sum(dim=1, keepdim=True)  # (P, 1)
+        share = torch.where(count > 0, self.weight / count.clamp(min=1), 0.0)  # (P, 1)
+        label.index_put_(
+            (rows.unsqueeze(1).expand_as(following)[present], item_rows[following[present]]),
+            share.expand_as(following)[present],
+            accumulate=True,
+        )
+        own = torch.where(count.squeeze(1) > 0, 1.0 - self.weight, 1.0)
+        label.index_put_((rows, item_rows[index]), own, accumulate=True)
+        return label
 
 
 def sequence_batch(
@@ -187,6 +232,7 @@ def sequence_batch(
     leave_out_own_review: bool = False,
     sampled_softmax: bool = False,
     content_text: Tensor | None = None,
+    future: tuple[FutureTargets, Tensor] | None = None,
 ) -> Batch:
     """Features, labels and masks of target positions ``target_example`` ``(B, L)`` (example
     indices, -1 where there is no target) after ``history`` tokens ``(B, L)``.
@@ -199,7 +245,8 @@ def sequence_batch(
     than ``review_text`` (a tuned LM's reviews for the review task, frozen ones in the
     content).
     With ``sampled_softmax`` the retrieval label is 0, the target's column in the model's
-    sampled logits."""
+    sampled logits; with ``future`` (the targets and each example's successor
+    ``(N_examples,)``) it is a distribution ``(P, N_items)`` (:meth:`FutureTargets.label`)."""
     where = target_example >= 0
     index = target_example[where]  # (P,)
     item_rows = examples.features["item_row"]
@@ -226,7 +273,10 @@ def sequence_batch(
         leave_out = torch.zeros(*history.shape, source.shape[1])
         leave_out[where] = source[index] * in_content
         features["content_leave_out"] = leave_out
-    retrieval_label = torch.zeros_like(index) if sampled_softmax else item_rows[index]
+    if future is not None:
+        retrieval_label = future[0].label(index, item_rows, future[1])
+    else:
+        retrieval_label = torch.zeros_like(index) if sampled_softmax else item_rows[index]
     labels: dict[str, Tensor] = {retrieval_task: retrieval_label}
     masks: dict[str, Tensor] = {retrieval_task: torch.ones(len(index), dtype=torch.bool)}
     for task in tasks:
