@@ -460,7 +460,11 @@ def train_sequential(
         sampled_softmax=bool(params.sampled_negatives),
         history_order=params.history_order,
         future=(
-            FutureTargets(params.future_window, params.future_weight, int(model.warm.shape[0]))
+            FutureTargets(
+                params.future_window,
+                params.future_weight,
+                model.specs[params.retrieval_task].n_outputs,  # N_items classes
+            )
             if params.future_window
             else None
         ),
