@@ -693,3 +693,21 @@ def test_future_target_settings_are_checked_when_the_params_are_read(
     with pytest.raises(ValueError, match=message):
         SequentialArchitecture(**params)  # type: ignore[arg-type]
     assert SequentialArchitecture(future_window=3, future_weight=0.3).future_window == 3
+
+
+@pytest.mark.parametrize("sets", [False, True])
+def test_seen_items_matches_a_one_hot_count_of_the_history(sets: bool) -> None:
+    model = _model("pooled")
+    model.exclude_seen, model.set_targets = True, sets
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    history = torch.randint(OFFSET, N_ITEMS + OFFSET, (5, 9), generator=generator)
+    history[:, :3] = torch.tensor([PAD, START, START])[None]  # padding and start tokens
+    where = torch.rand(5, 9, generator=generator) > 0.3
+    targets = torch.randint(0, N_ITEMS, (int(where.sum()),), generator=generator)
+    rows = (history - OFFSET).clamp(min=0)
+    hits = torch.nn.functional.one_hot(rows, N_ITEMS) * (history >= OFFSET).unsqueeze(-1)
+    counts = hits.sum(dim=1, keepdim=True) - hits if sets else hits.cumsum(dim=1)
+    expected = counts[where] > 0  # (P, N)
+    expected[torch.arange(len(targets)), targets] = False
+    assert torch.equal(model.seen_items(history, where, targets), expected)

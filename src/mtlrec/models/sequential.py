@@ -611,11 +611,25 @@ class SequentialRecommender(TaskModel):
         tokens up to the position, or in the ``set`` order every other token of the row),
         the target itself excepted: the items ranking would exclude as already known."""
         n_items = int(self.warm.shape[0])
+        batch, length = history.shape
+        valid = history >= OFFSET  # (B, L)
         rows = (history - OFFSET).clamp(min=0)  # (B, L) item rows (padding / start: 0)
-        hits = F.one_hot(rows, n_items).to(torch.int32)  # (B, L, N)
-        hits = hits * (history >= OFFSET).unsqueeze(-1).to(torch.int32)
-        counts = hits.sum(dim=1, keepdim=True) - hits if self._sets() else hits.cumsum(dim=1)
-        seen = counts[where] > 0  # (P, N)
+        row_of, pos_of = where.nonzero(as_tuple=True)  # (P,) each, in ``where`` order
+        if self._sets():  # how often each item is in the row, then the position's own out
+            counts = torch.zeros(batch, n_items, dtype=torch.int32, device=history.device)
+            counts.scatter_add_(1, rows, valid.to(torch.int32))  # (B, N)
+            seen = counts[row_of] > 0  # (P, N)
+            own_rows = rows[row_of, pos_of]  # (P,)
+            own_valid = valid[row_of, pos_of]
+            alone = counts[row_of, own_rows] <= 1
+            picks = torch.arange(len(row_of), device=history.device)
+            seen[picks[own_valid], own_rows[own_valid]] = ~alone[own_valid]
+        else:  # the first position of each item in the row; seen from there on
+            first = torch.full((batch, n_items), length, dtype=torch.long, device=history.device)
+            positions = torch.arange(length, device=history.device).expand(batch, length)
+            positions = positions.masked_fill(~valid, length)  # padding / start: never seen
+            first.scatter_reduce_(1, rows, positions, reduce="amin")  # (B, N)
+            seen = first[row_of] <= pos_of.unsqueeze(1)  # (P, N)
         seen[torch.arange(len(target_rows)), target_rows] = False
         return seen
 
