@@ -30,8 +30,9 @@ $(VENV)/.installed: pyproject.toml
 # The demo trains with stride 25 (every training target after at least 25 earlier items)
 # instead of the preset's 10: half the epoch cost (validation NDCG@10 0.1123 against
 # 0.1205, 3 seeds; sequential_selection_ml-100k-loo.md), and for at most 35 epochs, still
-# with early stopping (stride 25's best epochs: 24 to 47 over 4 runs, 33 in the demo's
-# own): the demo's budget is 5 minutes after the install on a 2-core machine. It trains
+# with early stopping (stride 25's best epochs: 24 to 47 over 4 runs; 34 in the demo's
+# own with the preset's exclude_seen, 210 s after the install): the demo's budget is 5
+# minutes after the install on a 2-core machine. It trains
 # without the preset's weight average: an average over the last ~500 steps trails a run of
 # ~900 (test NDCG@10 0.0948 with it, 0.1050 without; mtl_vs_stl_candidates/README.md).
 # Its head refit stops after 10 epochs instead of 20 (about 4 s each; like and rating
