@@ -99,14 +99,14 @@ class SequenceLoader:
         self.sequences = [rows for rows in sequences.examples.values()]
         if future is not None and (history_order != "time" or sampled_softmax):
             raise ValueError("future targets need history_order 'time' and the full softmax")
-        self.future = future
-        # with future targets: each training example's successor in its user's sequence
-        # (-1: the last one)
-        self.next_example: Tensor | None = None
+        # with future targets, beside them: each training example's successor in its user's
+        # sequence (-1: the last one)
+        self.future: tuple[FutureTargets, Tensor] | None = None
         if future is not None:
-            self.next_example = torch.full((len(examples.split),), -1, dtype=torch.long)
+            next_example = torch.full((len(examples.split),), -1, dtype=torch.long)
             for rows in self.sequences:
-                self.next_example[torch.from_numpy(rows[:-1])] = torch.from_numpy(rows[1:])
+                next_example[torch.from_numpy(rows[:-1])] = torch.from_numpy(rows[1:])
+            self.future = (future, next_example)
         self.history, self.target_example = self._windows(self.sequences)
 
     def _windows(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -187,9 +187,7 @@ class SequenceLoader:
             self.leave_out_own_review,
             self.sampled_softmax,
             self.content_text,
-            None
-            if self.future is None or self.next_example is None
-            else (self.future, self.next_example),
+            self.future,
         )
 
 
